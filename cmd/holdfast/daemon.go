@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/holdfast/holdfast/internal/agent"
+	"github.com/holdfast/holdfast/internal/server"
+)
+
+// Defaults of the command-line contract (DESIGN.md).
+const (
+	defaultListen      = "127.0.0.1:7420"
+	defaultAgentListen = "127.0.0.1:51679"
+	defaultDataDir     = "./.holdfast"
+	defaultRegion      = "us-east-1"
+	defaultAccount     = "000000000000"
+)
+
+type controlFlags struct {
+	dataDir, listen, region, account string
+	accessKey, secretKey             string
+	heartbeat                        time.Duration
+	rateLimits                       bool
+	logLevel                         string
+}
+
+func (f *controlFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", defaultDataDir, "directory for the embedded store, logs and credentials")
+	cmd.Flags().StringVar(&f.listen, "listen", defaultListen, "HOST:PORT of the ECS API (POST /) and GET /healthz")
+	cmd.Flags().StringVar(&f.region, "region", defaultRegion, "region in ARNs and in the SigV4 scope")
+	cmd.Flags().StringVar(&f.account, "account-id", defaultAccount, "account id in ARNs")
+	cmd.Flags().StringVar(&f.accessKey, "access-key-id", "", "access key id clients sign with (else $HOLDFAST_ACCESS_KEY_ID, else generated)")
+	cmd.Flags().StringVar(&f.secretKey, "secret-access-key", "", "secret access key (else $HOLDFAST_SECRET_ACCESS_KEY, else generated)")
+	cmd.Flags().DurationVar(&f.heartbeat, "heartbeat-timeout", 30*time.Second, "mark an instance disconnected after this long without a heartbeat")
+	cmd.Flags().BoolVar(&f.rateLimits, "ecs-rate-limits", false, "apply ECS's per-account API rate limits (ThrottlingException)")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+type savedCredentials struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+}
+
+// credentials resolves the API credentials: flags, then the environment,
+// then the data dir, else new ones saved there. generated reports the last.
+func (f *controlFlags) credentials() (id, secret string, generated bool, err error) {
+	id, secret = f.accessKey, f.secretKey
+	if id == "" {
+		id = os.Getenv("HOLDFAST_ACCESS_KEY_ID")
+	}
+	if secret == "" {
+		secret = os.Getenv("HOLDFAST_SECRET_ACCESS_KEY")
+	}
+	if id != "" && secret != "" {
+		return id, secret, false, nil
+	}
+	if id != "" || secret != "" {
+		return "", "", false, errors.New("give both an access key id and a secret access key, or neither")
+	}
+	path := filepath.Join(f.dataDir, "credentials.json")
+	if b, err := os.ReadFile(path); err == nil {
+		var c savedCredentials
+		if err := json.Unmarshal(b, &c); err == nil && c.AccessKeyID != "" && c.SecretAccessKey != "" {
+			return c.AccessKeyID, c.SecretAccessKey, false, nil
+		}
+	}
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	c := savedCredentials{
+		AccessKeyID:     "HF" + strings.ToUpper(hex.EncodeToString(b[:9])),
+		SecretAccessKey: hex.EncodeToString(b[9:]) + randHex(12),
+	}
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return "", "", false, err
+	}
+	data, _ := json.MarshalIndent(c, "", "  ")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return "", "", false, err
+	}
+	return c.AccessKeyID, c.SecretAccessKey, true, nil
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (f *controlFlags) serverConfig(log *slog.Logger) (server.Config, bool, error) {
+	id, secret, generated, err := f.credentials()
+	if err != nil {
+		return server.Config{}, false, err
+	}
+	return server.Config{
+		DataDir:          f.dataDir,
+		Listen:           f.listen,
+		Region:           f.region,
+		AccountID:        f.account,
+		AccessKeyID:      id,
+		SecretAccessKey:  secret,
+		HeartbeatTimeout: f.heartbeat,
+		RateLimits:       f.rateLimits,
+		Logger:           log,
+	}, generated, nil
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func shimArgv() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return []string{exe, "shim"}
+}
+
+func upCmd() *cobra.Command {
+	var f controlFlags
+	var agentListen string
+	var attrs []string
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the control plane and one local agent (the default way to run holdfast)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log := newLogger(f.logLevel)
+			cfg, generated, err := f.serverConfig(log)
+			if err != nil {
+				return err
+			}
+			cfg.DefaultCluster = "default"
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			apiAddr, err := srv.Listen()
+			if err != nil {
+				return err
+			}
+			agentLn, err := net.Listen("tcp", agentListen)
+			if err != nil {
+				return err
+			}
+			attributes, err := parseAttributes(attrs)
+			if err != nil {
+				return err
+			}
+			ag, err := agent.New(agent.Config{
+				Cluster:         "default",
+				ServerURL:       "http://" + apiAddr,
+				Listen:          agentLn.Addr().String(),
+				DataDir:         filepath.Join(f.dataDir, "agent"),
+				Region:          f.region,
+				AccessKeyID:     cfg.AccessKeyID,
+				SecretAccessKey: cfg.SecretAccessKey,
+				Attributes:      attributes,
+				Shim:            shimArgv(),
+				Logger:          log.With("part", "agent"),
+			})
+			if err != nil {
+				return err
+			}
+			srv.ExtraReady = func() bool {
+				select {
+				case <-ag.Ready():
+					return true
+				default:
+					return false
+				}
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			agentHTTP := &http.Server{Handler: ag.Handler(), ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+			go func() { _ = agentHTTP.Serve(agentLn) }()
+			srvDone := make(chan error, 1)
+			go func() { srvDone <- srv.Run(ctx) }()
+			agDone := make(chan error, 1)
+			go func() { agDone <- ag.Run(ctx) }()
+			select {
+			case <-ag.Ready():
+				printBanner(cmd, apiAddr, agentLn.Addr().String(), cfg, generated, f.dataDir)
+			case err := <-srvDone:
+				return err
+			case <-ctx.Done():
+			}
+			err = <-srvDone
+			cancel()
+			<-agDone
+			shut, c2 := context.WithTimeout(context.Background(), 2*time.Second)
+			defer c2()
+			_ = agentHTTP.Shutdown(shut)
+			fmt.Fprintln(cmd.ErrOrStderr(), "holdfast stopped. Running tasks keep running and are adopted by the next `holdfast up` on this data dir.")
+			return err
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&agentListen, "agent-listen", defaultAgentListen, "HOST:PORT of the task endpoint (what ECS_AGENT_URI points at)")
+	cmd.Flags().StringArrayVar(&attrs, "attribute", nil, "container-instance attribute NAME=VALUE for the local agent (repeatable), e.g. availability-zone=a")
+	return cmd
+}
+
+func printBanner(cmd *cobra.Command, apiAddr, agentAddr string, cfg server.Config, generated bool, dataDir string) {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "holdfast is up.\n")
+	fmt.Fprintf(w, "  ECS API:        http://%s   (GET /healthz, /metrics)\n", apiAddr)
+	fmt.Fprintf(w, "  task endpoint:  http://%s   (ECS_AGENT_URI for tasks)\n", agentAddr)
+	fmt.Fprintf(w, "  data dir:       %s\n", dataDir)
+	if generated {
+		fmt.Fprintf(w, "  credentials:    generated and saved in %s\n", filepath.Join(dataDir, "credentials.json"))
+	}
+	fmt.Fprintf(w, "\nTo use the AWS CLI or an SDK against it, export:\n\n")
+	fmt.Fprintf(w, "export AWS_ACCESS_KEY_ID=%s\n", cfg.AccessKeyID)
+	fmt.Fprintf(w, "export AWS_SECRET_ACCESS_KEY=%s\n", cfg.SecretAccessKey)
+	fmt.Fprintf(w, "export AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", cfg.Region, cfg.Region)
+	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_ECS=http://%s\n\n", apiAddr)
+	fmt.Fprintf(w, "Then: aws ecs list-clusters   or   holdfast ps\n")
+}
+
+func parseAttributes(list []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, a := range list {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("attribute %q: want NAME=VALUE", a)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func serverCmd() *cobra.Command {
+	var f controlFlags
+	var cluster string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane alone (agents connect with `holdfast agent`)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log := newLogger(f.logLevel)
+			cfg, generated, err := f.serverConfig(log)
+			if err != nil {
+				return err
+			}
+			cfg.DefaultCluster = cluster
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			addr, err := srv.Listen()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			log.Info("control plane listening", "api", "http://"+addr, "data-dir", f.dataDir)
+			if generated {
+				fmt.Fprintf(cmd.OutOrStdout(), "generated credentials (saved in %s):\nexport AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\n",
+					filepath.Join(f.dataDir, "credentials.json"), cfg.AccessKeyID, cfg.SecretAccessKey)
+			}
+			return srv.Run(ctx)
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&cluster, "create-cluster", "default", "create this cluster at start (\"\" for none)")
+	return cmd
+}
+
+func agentCmd() *cobra.Command {
+	var cluster, serverURL, listen, dataDir, region, accessKey, secretKey, logLevel string
+	var attrs []string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node agent that registers with a control plane and runs tasks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log := newLogger(logLevel)
+			if accessKey == "" {
+				accessKey = os.Getenv("HOLDFAST_ACCESS_KEY_ID")
+			}
+			if secretKey == "" {
+				secretKey = os.Getenv("HOLDFAST_SECRET_ACCESS_KEY")
+			}
+			if accessKey == "" || secretKey == "" {
+				return errors.New("the agent needs the control plane's credentials: --access-key-id/--secret-access-key or HOLDFAST_ACCESS_KEY_ID/HOLDFAST_SECRET_ACCESS_KEY")
+			}
+			attributes, err := parseAttributes(attrs)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			ag, err := agent.New(agent.Config{
+				Cluster:         cluster,
+				ServerURL:       strings.TrimRight(serverURL, "/"),
+				Listen:          ln.Addr().String(),
+				DataDir:         dataDir,
+				Region:          region,
+				AccessKeyID:     accessKey,
+				SecretAccessKey: secretKey,
+				Attributes:      attributes,
+				Shim:            shimArgv(),
+				Logger:          log,
+			})
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			hs := &http.Server{Handler: ag.Handler(), ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+			go func() { _ = hs.Serve(ln) }()
+			log.Info("agent task endpoint listening", "addr", ln.Addr().String())
+			err = ag.Run(ctx)
+			shut, c2 := context.WithTimeout(context.Background(), 2*time.Second)
+			defer c2()
+			_ = hs.Shutdown(shut)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "default", "cluster to register with")
+	cmd.Flags().StringVar(&serverURL, "server", "http://"+defaultListen, "control plane API URL")
+	cmd.Flags().StringVar(&listen, "listen", defaultAgentListen, "HOST:PORT of the task endpoint (what ECS_AGENT_URI points at)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "./.holdfast-agent", "directory for task records, logs and runtime state")
+	cmd.Flags().StringVar(&region, "region", defaultRegion, "region the control plane signs for")
+	cmd.Flags().StringVar(&accessKey, "access-key-id", "", "access key id (else $HOLDFAST_ACCESS_KEY_ID)")
+	cmd.Flags().StringVar(&secretKey, "secret-access-key", "", "secret access key (else $HOLDFAST_SECRET_ACCESS_KEY)")
+	cmd.Flags().StringArrayVar(&attrs, "attribute", nil, "container-instance attribute NAME=VALUE (repeatable), e.g. availability-zone=a")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

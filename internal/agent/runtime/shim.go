@@ -1,0 +1,214 @@
+//go:build linux
+
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reportFD is the descriptor on which the shim tells the agent whether the
+// program started: "ok <pid> <starttime>\n" or "err <message>\n", then EOF.
+const reportFD = 3
+
+// RunShim implements the shim process. args are the arguments after the shim
+// command prefix given to New; today that is exactly one, the container's
+// state directory. cmd/holdfast calls it for "holdfast shim ..." and exits
+// with its result: 0 when the program ran (its own exit status is in the exit
+// record, not in the shim's), 1 when the program could not be started or the
+// shim failed, 2 on a usage error.
+func RunShim(args []string) int {
+	// PR_SET_PDEATHSIG fires when the thread that forked the child exits,
+	// so fork from a thread that lives as long as the process.
+	goruntime.LockOSThread()
+
+	// Catch, never ignore: caught signals revert to SIG_DFL in the program.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
+
+	report := openReport()
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: shim <container-state-dir>")
+		report.fail("shim: bad arguments")
+		return 2
+	}
+	dir := args[0]
+
+	lock, err := openLock(dir + "/" + lockFile)
+	if err == nil {
+		err = flockWait(lock)
+	}
+	if err != nil {
+		report.fail("shim: locking state: " + err.Error())
+		return 1
+	}
+	// An exit record already present means an agent gave up on this start
+	// (it died before we got here and its successor adopted the directory).
+	if fileExists(dir + "/" + exitFile) {
+		report.fail("shim: container was abandoned before it started")
+		return 1
+	}
+
+	pid, start, cmd, err := startProgram(dir)
+	if err != nil {
+		msg := err.Error()
+		_ = writeExit(dir, exitRecord{Reason: "CannotStartContainerError: " + msg, At: time.Now().UTC()})
+		report.fail(msg)
+		return 1
+	}
+	report.ok(pid, start)
+
+	werr := cmd.Wait()
+	rec := exitRecord{At: time.Now().UTC()}
+	// Leftovers of the program's group die with it, as in a container.
+	_ = unix.Kill(-pid, unix.SIGKILL)
+	var st syscall.WaitStatus
+	ok := false
+	if cmd.ProcessState != nil {
+		st, ok = cmd.ProcessState.Sys().(syscall.WaitStatus)
+	}
+	if ok {
+		switch {
+		case st.Exited():
+			code := st.ExitStatus()
+			rec.ExitCode = &code
+		case st.Signaled():
+			code := 128 + int(st.Signal())
+			rec.ExitCode = &code
+			rec.Signal = unix.SignalName(st.Signal())
+		}
+	} else {
+		rec.Reason = "wait failed: " + fmt.Sprint(werr)
+	}
+	if err := writeExit(dir, rec); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func writeExit(dir string, rec exitRecord) error {
+	err := writeJSONAtomic(dir, exitFile, rec, true)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "shim: writing exit record: %v\n", err)
+	}
+	return err
+}
+
+// startProgram starts the program described by dir/spec.json and records its
+// pid before it can be reaped.
+func startProgram(dir string) (pid int, start uint64, cmd *exec.Cmd, err error) {
+	var spec specRecord
+	if err := readJSON(dir, specFile, &spec); err != nil {
+		return 0, 0, nil, fmt.Errorf("reading spec: %w", err)
+	}
+	if len(spec.Argv) == 0 {
+		return 0, 0, nil, errors.New("empty command")
+	}
+	if spec.Dir != "" {
+		// Checked here for a clear message; exec.Cmd would otherwise
+		// report "chdir ..." after forking.
+		fi, err := os.Stat(spec.Dir)
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("working directory: %w", err)
+		}
+		if !fi.IsDir() {
+			return 0, 0, nil, fmt.Errorf("working directory %s: not a directory", spec.Dir)
+		}
+	}
+	path, err := lookPath(spec.Argv[0], spec.Env, spec.Dir)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	logf, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("opening log: %w", err)
+	}
+	defer logf.Close() // the program holds its own copies
+
+	env := spec.Env
+	if env == nil {
+		env = []string{} // nil would mean "inherit the shim's environment"
+	}
+	cmd = &exec.Cmd{
+		Path:   path,
+		Args:   spec.Argv,
+		Env:    env,
+		Dir:    spec.Dir,
+		Stdout: logf,
+		Stderr: logf,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, 0, nil, err
+	}
+	pid = cmd.Process.Pid
+	st := stateRecord{ShimPID: os.Getpid(), PID: pid}
+	st.ShimStart, err = procStartTime(st.ShimPID)
+	if err == nil {
+		st.PIDStart, err = procStartTime(pid) // a zombie still has its stat
+	}
+	if err == nil {
+		err = writeJSONAtomic(dir, stateFile, st, false)
+	}
+	if err != nil {
+		_ = unix.Kill(-pid, unix.SIGKILL)
+		_ = cmd.Wait()
+		return 0, 0, nil, fmt.Errorf("recording state: %w", err)
+	}
+	return pid, st.PIDStart, cmd, nil
+}
+
+func flockWait(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
+
+// shimReport is the write end of the agent's start pipe; nil when the shim
+// was started without one.
+type shimReport struct{ f *os.File }
+
+func openReport() shimReport {
+	if _, err := unix.FcntlInt(reportFD, unix.F_GETFD, 0); err != nil {
+		return shimReport{}
+	}
+	// The program must not inherit it, or the agent would not see EOF.
+	unix.CloseOnExec(reportFD)
+	return shimReport{f: os.NewFile(reportFD, "report")}
+}
+
+func (r shimReport) ok(pid int, start uint64) {
+	r.send("ok " + strconv.Itoa(pid) + " " + strconv.FormatUint(start, 10))
+}
+
+func (r shimReport) fail(msg string) {
+	fmt.Fprintln(os.Stderr, msg)
+	r.send("err " + msg)
+}
+
+// send writes one line and closes the pipe. Errors are ignored: the agent
+// may be gone, which is exactly the case the shim exists for.
+func (r shimReport) send(line string) {
+	if r.f == nil {
+		return
+	}
+	line = strings.ReplaceAll(line, "\n", " ")
+	_, _ = r.f.Write([]byte(line + "\n"))
+	_ = r.f.Close()
+}

@@ -1,0 +1,217 @@
+//go:build linux
+
+package runtime
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Names of the files in a container's state directory.
+const (
+	specFile  = "spec.json"
+	stateFile = "state.json"
+	exitFile  = "exit.json"
+	lockFile  = "lock"
+	shimLog   = "shim.log"
+
+	runtimeLock = ".runtime.lock"
+)
+
+// specRecord is spec.json: what the shim runs.
+type specRecord struct {
+	Argv        []string `json:"argv"`
+	Env         []string `json:"env"`
+	Dir         string   `json:"dir,omitempty"`
+	LogPath     string   `json:"logPath"`
+	StopTimeout int64    `json:"stopTimeoutNs"`
+}
+
+// stateRecord is state.json: the processes of a running container. Start
+// times are in clock ticks since boot (field 22 of /proc/<pid>/stat).
+type stateRecord struct {
+	ShimPID   int    `json:"shimPid"`
+	ShimStart uint64 `json:"shimStart"`
+	PID       int    `json:"pid"`
+	PIDStart  uint64 `json:"pidStart"`
+}
+
+// exitRecord is exit.json.
+type exitRecord struct {
+	ExitCode *int      `json:"exitCode,omitempty"`
+	Signal   string    `json:"signal,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+func (e exitRecord) toExit(id string) Exit {
+	return Exit{ID: id, ExitCode: e.ExitCode, Signal: e.Signal, Reason: e.Reason, At: e.At}
+}
+
+// readJSON decodes dir/name into v. A missing file yields an error for which
+// errors.Is(err, fs.ErrNotExist) holds.
+func readJSON(dir, name string, v any) error {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decoding %s: %w", filepath.Join(dir, name), err)
+	}
+	return nil
+}
+
+// writeJSONAtomic replaces dir/name with the JSON encoding of v so that a
+// reader sees either the old or the new content. With durable set the data
+// and the directory entry are fsynced too, so the record survives a power
+// loss; without it the record survives a crash of the writing process only,
+// which is all that pid records need (processes do not survive a reboot).
+func writeJSONAtomic(dir, name string, v any, durable bool) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+name+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if durable {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// procStartTime returns field 22 (starttime) of /proc/<pid>/stat. It works
+// for zombies too, so a parent can read it any time before reaping.
+func procStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Field 2 (comm) is parenthesised and may contain spaces and ')'; the
+	// fields after the last ')' start at field 3.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	fields := bytes.Fields(b[i+1:])
+	const idx = 22 - 3
+	if len(fields) <= idx {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(string(fields[idx]), 10, 64)
+}
+
+// sameProcess reports whether pid is (still) the process that had start
+// time start.
+func sameProcess(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, err := procStartTime(pid)
+	return err == nil && st == start
+}
+
+// openLock opens (creating it if needed) a lock file.
+func openLock(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+}
+
+// tryLock takes an exclusive flock on f without blocking. It returns false,
+// nil when someone else holds it.
+func tryLock(f *os.File) (bool, error) {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return false, nil
+		default:
+			return false, err
+		}
+	}
+}
+
+// lookPath resolves argv[0] the way a shell would, but against the PATH of
+// the container's environment rather than the shim's. Names containing a
+// slash are used as given (relative ones are relative to the working
+// directory, as with execve after chdir).
+func lookPath(name string, env []string, workDir string) (string, error) {
+	if name == "" {
+		return "", errors.New("exec: empty command")
+	}
+	if bytes.ContainsRune([]byte(name), '/') {
+		p := name
+		if !filepath.IsAbs(p) && workDir != "" {
+			p = filepath.Join(workDir, p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("exec: %q: %w", name, err)
+		}
+		return name, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if len(kv) >= 5 && kv[:5] == "PATH=" {
+			path = kv[5:] // the last PATH wins, as in exec.Cmd's dedup
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // never resolve through the working directory
+		}
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			continue
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/holdfast/holdfast/internal/agent/endpoint"
+	"github.com/holdfast/holdfast/internal/domain"
+)
+
+// lookup is the task endpoint's narrow view of the agent's state: an
+// endpoint id resolves to its own task only, and only while that task has
+// not stopped.
+type lookup struct{ a *Agent }
+
+func (l lookup) Lookup(endpointID string) (endpoint.TaskMetadata, string, bool) {
+	a := l.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ref, ok := a.byEndpoint[endpointID]
+	if !ok {
+		return endpoint.TaskMetadata{}, "", false
+	}
+	lt := a.tasks[ref.task]
+	if lt == nil || lt.KnownStatus == domain.StatusStopped {
+		return endpoint.TaskMetadata{}, "", false
+	}
+	return a.metadata(lt), ref.container, true
+}
+
+func tptr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// metadata renders lt as TMDS v4 task metadata. Caller holds a.mu.
+func (a *Agent) metadata(lt *localTask) endpoint.TaskMetadata {
+	md := endpoint.TaskMetadata{
+		Cluster:          a.cfg.Cluster,
+		TaskARN:          lt.ARN,
+		Family:           lt.TaskDef.Family,
+		Revision:         strconv.Itoa(lt.TaskDef.Revision),
+		DesiredStatus:    lt.DesiredStatus,
+		KnownStatus:      lt.KnownStatus,
+		PullStartedAt:    tptr(lt.CreatedAt),
+		PullStoppedAt:    tptr(lt.CreatedAt),
+		AvailabilityZone: a.cfg.Attributes["availability-zone"],
+		LaunchType:       "EC2",
+		ServiceName:      lt.ServiceName,
+	}
+	for i, c := range lt.Containers {
+		cd := lt.TaskDef.ContainerDefinitions[i]
+		cm := endpoint.ContainerMetadata{
+			DockerID:      c.RuntimeID,
+			Name:          c.Name,
+			DockerName:    "holdfast-" + c.RuntimeID,
+			Image:         cd.Image,
+			ImageID:       "",
+			Labels:        cd.DockerLabels,
+			DesiredStatus: lt.DesiredStatus,
+			KnownStatus:   c.Status,
+			ExitCode:      c.ExitCode,
+			CreatedAt:     tptr(lt.CreatedAt),
+			StartedAt:     tptr(c.StartedAt),
+			FinishedAt:    tptr(c.FinishedAt),
+			Type:          "NORMAL",
+			Networks:      []endpoint.Network{{NetworkMode: "host"}},
+		}
+		md.Containers = append(md.Containers, cm)
+	}
+	return md
+}
+
+// serveLogs streams a task's container logs: GET
+// /holdfast/v1/logs/{task}?container=NAME&follow=1. Without container, the
+// first container's log.
+func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("task")
+	if strings.ContainsAny(id, "/.") || id == "" {
+		http.Error(w, "bad task id", http.StatusBadRequest)
+		return
+	}
+	name := r.URL.Query().Get("container")
+	if name == "" {
+		entries, _ := os.ReadDir(filepath.Join(a.cfg.DataDir, "logs", id))
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".log") {
+				name = strings.TrimSuffix(e.Name(), ".log")
+				break
+			}
+		}
+	}
+	if name == "" || strings.ContainsAny(name, "/.") {
+		http.Error(w, "no logs for task "+id, http.StatusNotFound)
+		return
+	}
+	f, err := os.Open(a.logPath(id, name))
+	if err != nil {
+		http.Error(w, "no logs for task "+id, http.StatusNotFound)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if _, err := io.Copy(w, f); err != nil {
+		return
+	}
+	if r.URL.Query().Get("follow") == "" {
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	for {
+		if fl != nil {
+			fl.Flush()
+		}
+		if !a.taskLive(id) {
+			_, _ = io.Copy(w, f)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if _, err := io.Copy(w, f); err != nil {
+			return
+		}
+	}
+}
+
+func (a *Agent) taskLive(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	lt := a.tasks[id]
+	return lt != nil && lt.KnownStatus != domain.StatusStopped
+}

@@ -1,0 +1,286 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/holdfast/holdfast/internal/domain"
+)
+
+// RegisterContainerInstanceInput is RegisterContainerInstanceRequest.
+type RegisterContainerInstanceInput struct {
+	Cluster              string             `json:"cluster"`
+	ContainerInstanceARN string             `json:"containerInstanceArn"`
+	Attributes           []domain.Attribute `json:"attributes"`
+	VersionInfo          json.RawMessage    `json:"versionInfo"`
+	TotalResources       json.RawMessage    `json:"totalResources"`
+	Tags                 []domain.Tag       `json:"tags"`
+}
+
+// ContainerInstanceOutput wraps one instance.
+type ContainerInstanceOutput struct {
+	ContainerInstance *domain.ContainerInstance `json:"containerInstance"`
+}
+
+func cloneInstance(ci *domain.ContainerInstance) *domain.ContainerInstance {
+	v := *ci
+	v.Attributes = append([]domain.Attribute(nil), ci.Attributes...)
+	in := *ci.Internal
+	v.Internal = &in
+	v.Version++
+	return &v
+}
+
+// RegisterContainerInstance registers an agent, or re-registers it when
+// containerInstanceArn names an instance it registered before.
+func (s *Store) RegisterContainerInstance(ctx context.Context, in RegisterContainerInstanceInput) (*ContainerInstanceOutput, error) {
+	cluster, err := clusterRef(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	var out *domain.ContainerInstance
+	err = s.Update(ctx, func(tx *Tx) error {
+		if _, _, err := activeCluster(tx, cluster); err != nil {
+			return err
+		}
+		now := tx.Now()
+		var ci *domain.ContainerInstance
+		if in.ContainerInstanceARN != "" {
+			id, _, err := domain.ResourceName(in.ContainerInstanceARN, "container-instance")
+			if err != nil {
+				return err
+			}
+			if old := tx.Instance(cluster, id); old != nil && old.Status != domain.Inactive {
+				ci = cloneInstance(old)
+			}
+		}
+		if ci == nil {
+			id := newID()
+			ci = &domain.ContainerInstance{
+				ContainerInstanceARN: s.part.ContainerInstanceARN(cluster, id),
+				EC2InstanceID:        "hf-" + id[:17],
+				Version:              1,
+				Status:               domain.Active,
+				RegisteredAt:         domain.TimePtr(now),
+				Internal:             &domain.InstanceInternal{ID: id, ClusterName: cluster},
+			}
+		}
+		ci.Attributes = in.Attributes
+		if ci.Attributes == nil {
+			ci.Attributes = []domain.Attribute{}
+		}
+		ci.VersionInfo = in.VersionInfo
+		ci.RegisteredResources = in.TotalResources
+		ci.RemainingResources = in.TotalResources
+		ci.Tags = in.Tags
+		ci.AgentConnected = true
+		ci.Internal.LastSeen = now
+		tx.PutInstance(ci)
+		out = ci
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.touch(out.Internal.ID)
+	return &ContainerInstanceOutput{ContainerInstance: s.instanceView(out)}, nil
+}
+
+func (s *Store) instanceView(ci *domain.ContainerInstance) *domain.ContainerInstance {
+	v := *ci
+	v.Internal = nil
+	v.RunningTasksCount, v.PendingTasksCount = 0, 0
+	s.read(func(st *state) {
+		for _, t := range st.byInstance[ci.Internal.ID] {
+			switch t.LastStatus {
+			case domain.StatusRunning:
+				v.RunningTasksCount++
+			case domain.StatusProvisioning, domain.StatusPending, domain.StatusActivating:
+				v.PendingTasksCount++
+			}
+		}
+	})
+	return &v
+}
+
+// instanceRef resolves an instance id or ARN.
+func instanceRef(clusterIn, ref string) (cluster, id string, err error) {
+	id, arnCluster, err := domain.ResourceName(ref, "container-instance")
+	if err != nil {
+		return "", "", err
+	}
+	cluster, err = clusterRef(clusterIn)
+	if err != nil {
+		return "", "", err
+	}
+	if clusterIn == "" && arnCluster != "" {
+		cluster = arnCluster
+	}
+	return cluster, id, nil
+}
+
+// ListContainerInstancesInput is ListContainerInstancesRequest.
+type ListContainerInstancesInput struct {
+	Cluster string `json:"cluster"`
+	Filter  string `json:"filter"`
+	Status  string `json:"status"`
+	ListInput
+}
+
+// ListContainerInstancesOutput is ListContainerInstancesResponse.
+type ListContainerInstancesOutput struct {
+	ContainerInstanceARNs []string `json:"containerInstanceArns"`
+	NextToken             string   `json:"nextToken,omitempty"`
+}
+
+// ListContainerInstances lists a cluster's instances, by status.
+func (s *Store) ListContainerInstances(ctx context.Context, in ListContainerInstancesInput) (*ListContainerInstancesOutput, error) {
+	cluster, err := clusterRef(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if in.Filter != "" {
+		return nil, domain.Errorf(domain.KindUnsupportedFeature, "holdfast does not support cluster query language filters yet.")
+	}
+	var arns []string
+	found := false
+	s.read(func(st *state) {
+		found = st.clusters[cluster] != nil
+		for _, id := range sortedKeys(st.instances[cluster]) {
+			ci := st.instances[cluster][id]
+			if in.Status != "" && ci.Status != in.Status {
+				continue
+			}
+			if in.Status == "" && ci.Status == domain.Inactive {
+				continue
+			}
+			arns = append(arns, ci.ContainerInstanceARN)
+		}
+	})
+	if !found {
+		return nil, domain.ErrClusterNotFound
+	}
+	page, next, err := paginate(arns, in.ListInput, 100)
+	if err != nil {
+		return nil, err
+	}
+	return &ListContainerInstancesOutput{ContainerInstanceARNs: page, NextToken: next}, nil
+}
+
+// DescribeContainerInstancesInput is DescribeContainerInstancesRequest.
+type DescribeContainerInstancesInput struct {
+	Cluster            string   `json:"cluster"`
+	ContainerInstances []string `json:"containerInstances"`
+	Include            []string `json:"include"`
+}
+
+// ContainerInstancesOutput is the {containerInstances, failures} shape.
+type ContainerInstancesOutput struct {
+	ContainerInstances []*domain.ContainerInstance `json:"containerInstances"`
+	Failures           []domain.Failure            `json:"failures"`
+}
+
+// DescribeContainerInstances describes up to 100 instances.
+func (s *Store) DescribeContainerInstances(ctx context.Context, in DescribeContainerInstancesInput) (*ContainerInstancesOutput, error) {
+	if len(in.ContainerInstances) == 0 {
+		return nil, domain.Errorf(domain.KindInvalidParameter, "ContainerInstances cannot be empty.")
+	}
+	if len(in.ContainerInstances) > 100 {
+		return nil, domain.Errorf(domain.KindInvalidParameter, "ContainerInstances cannot have more than 100 elements")
+	}
+	cluster, err := clusterRef(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	out := &ContainerInstancesOutput{ContainerInstances: []*domain.ContainerInstance{}, Failures: []domain.Failure{}}
+	var cis []*domain.ContainerInstance
+	found := false
+	s.read(func(st *state) {
+		found = st.clusters[cluster] != nil
+		for _, ref := range in.ContainerInstances {
+			_, id, err := instanceRef(cluster, ref)
+			ci := st.instances[cluster][id]
+			if err != nil || ci == nil {
+				arn := ref
+				if err == nil {
+					arn = s.part.ContainerInstanceARN(cluster, id)
+				}
+				out.Failures = append(out.Failures, domain.Failure{ARN: arn, Reason: domain.ReasonMissing})
+				continue
+			}
+			cis = append(cis, ci)
+		}
+	})
+	if !found {
+		return nil, domain.ErrClusterNotFound
+	}
+	for _, ci := range cis {
+		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(ci))
+	}
+	return out, nil
+}
+
+// UpdateContainerInstancesStateInput is UpdateContainerInstancesStateRequest.
+type UpdateContainerInstancesStateInput struct {
+	Cluster            string   `json:"cluster"`
+	ContainerInstances []string `json:"containerInstances"`
+	Status             string   `json:"status"`
+}
+
+// UpdateContainerInstancesState sets instances ACTIVE or DRAINING.
+func (s *Store) UpdateContainerInstancesState(ctx context.Context, in UpdateContainerInstancesStateInput) (*ContainerInstancesOutput, error) {
+	if len(in.ContainerInstances) == 0 {
+		return nil, domain.Errorf(domain.KindInvalidParameter, "ContainerInstances cannot be empty.")
+	}
+	if len(in.ContainerInstances) > 10 {
+		return nil, domain.Errorf(domain.KindInvalidParameter, "ContainerInstances cannot have more than 10 elements")
+	}
+	if in.Status != domain.Active && in.Status != domain.Draining {
+		return nil, domain.Errorf(domain.KindInvalidParameter, "Container instance status must be ACTIVE or DRAINING.")
+	}
+	cluster, err := clusterRef(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	out := &ContainerInstancesOutput{ContainerInstances: []*domain.ContainerInstance{}, Failures: []domain.Failure{}}
+	var cis []*domain.ContainerInstance
+	err = s.Update(ctx, func(tx *Tx) error {
+		if _, _, err := activeCluster(tx, cluster); err != nil {
+			return err
+		}
+		for _, ref := range in.ContainerInstances {
+			_, id, err := instanceRef(cluster, ref)
+			var ci *domain.ContainerInstance
+			if err == nil {
+				ci = tx.Instance(cluster, id)
+			}
+			if ci == nil || ci.Status == domain.Inactive {
+				out.Failures = append(out.Failures, domain.Failure{ARN: ref, Reason: domain.ReasonMissing})
+				continue
+			}
+			v := cloneInstance(ci)
+			v.Status = in.Status
+			tx.PutInstance(v)
+			cis = append(cis, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, ci := range cis {
+		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(ci))
+	}
+	return out, nil
+}
+
+// touch records that an instance's agent was heard from now.
+func (s *Store) touch(id string) {
+	s.mu.Lock()
+	if s.lastSeen == nil {
+		s.lastSeen = map[string]time.Time{}
+	}
+	s.lastSeen[id] = s.clock.Now()
+	s.mu.Unlock()
+}

@@ -1,0 +1,574 @@
+// Package control holds holdfast's application services: the ECS operations,
+// the agent protocol and the service controller that drives the pure
+// scheduler. All state lives in memory as caches of the store, which is the
+// source of truth; every mutation runs on one apply loop that serializes the
+// domain logic (so invariants such as DEPLOYMENT_BLOCKED are exact) and group
+// commits its writes: one durable store transaction (one fsync) for every
+// mutation that queued up while the previous commit was in flight. A caller
+// gets its answer only after its writes are durable.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/holdfast/holdfast/internal/clock"
+	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/store"
+)
+
+// Key prefixes in the store.
+const (
+	pfxCluster  = "clusters/"
+	pfxTaskDef  = "taskdefs/"
+	pfxService  = "services/"
+	pfxTask     = "tasks/"
+	pfxInstance = "instances/"
+)
+
+func clusterKey(name string) string { return pfxCluster + name }
+func taskDefKey(family string, rev int) string {
+	return fmt.Sprintf("%s%s/%010d", pfxTaskDef, family, rev)
+}
+func serviceKey(cluster, name string) string { return pfxService + cluster + "/" + name }
+func taskKey(cluster, id string) string      { return pfxTask + cluster + "/" + id }
+func instanceKey(cluster, id string) string  { return pfxInstance + cluster + "/" + id }
+
+// state is the in-memory image of the store. Objects in it are never
+// mutated in place: a change replaces the pointer, so a reader that copied a
+// pointer under the read lock may use it after unlocking.
+type state struct {
+	clusters  map[string]*domain.Cluster
+	taskDefs  map[string][]*domain.TaskDefinition // family -> revisions, index rev-1
+	services  map[string]map[string]*domain.Service
+	tasks     map[string]map[string]*domain.Task // cluster -> id -> task
+	instances map[string]map[string]*domain.ContainerInstance
+	// byService indexes the tasks of each service: "cluster/service" -> id -> task.
+	byService map[string]map[string]*domain.Task
+	// byInstance indexes non-stopped tasks per instance id.
+	byInstance map[string]map[string]*domain.Task
+}
+
+func newState() *state {
+	return &state{
+		clusters:   map[string]*domain.Cluster{},
+		taskDefs:   map[string][]*domain.TaskDefinition{},
+		services:   map[string]map[string]*domain.Service{},
+		tasks:      map[string]map[string]*domain.Task{},
+		instances:  map[string]map[string]*domain.ContainerInstance{},
+		byService:  map[string]map[string]*domain.Task{},
+		byInstance: map[string]map[string]*domain.Task{},
+	}
+}
+
+func svcKey(cluster, name string) string { return cluster + "/" + name }
+
+func (st *state) putTask(t *domain.Task) {
+	in := t.Internal
+	m := st.tasks[in.ClusterName]
+	if m == nil {
+		m = map[string]*domain.Task{}
+		st.tasks[in.ClusterName] = m
+	}
+	old := m[in.ID]
+	m[in.ID] = t
+	if old != nil && old.Internal.InstanceID != "" && old.Internal.InstanceID != in.InstanceID {
+		delete(st.byInstance[old.Internal.InstanceID], in.ID)
+	}
+	if in.ServiceName != "" {
+		k := svcKey(in.ClusterName, in.ServiceName)
+		sm := st.byService[k]
+		if sm == nil {
+			sm = map[string]*domain.Task{}
+			st.byService[k] = sm
+		}
+		if t.LastStatus == domain.StatusStopped {
+			delete(sm, in.ID)
+		} else {
+			sm[in.ID] = t
+		}
+	}
+	if in.InstanceID != "" {
+		im := st.byInstance[in.InstanceID]
+		if im == nil {
+			im = map[string]*domain.Task{}
+			st.byInstance[in.InstanceID] = im
+		}
+		if t.LastStatus == domain.StatusStopped {
+			delete(im, in.ID)
+		} else {
+			im[in.ID] = t
+		}
+	}
+}
+
+func (st *state) deleteTask(cluster, id string) {
+	t := st.tasks[cluster][id]
+	if t == nil {
+		return
+	}
+	delete(st.tasks[cluster], id)
+	if t.Internal.ServiceName != "" {
+		delete(st.byService[svcKey(cluster, t.Internal.ServiceName)], id)
+	}
+	if t.Internal.InstanceID != "" {
+		delete(st.byInstance[t.Internal.InstanceID], id)
+	}
+}
+
+func (st *state) putService(s *domain.Service) {
+	c := s.Internal.ClusterName
+	if st.services[c] == nil {
+		st.services[c] = map[string]*domain.Service{}
+	}
+	st.services[c][s.ServiceName] = s
+}
+
+func (st *state) putInstance(ci *domain.ContainerInstance) {
+	c := ci.Internal.ClusterName
+	if st.instances[c] == nil {
+		st.instances[c] = map[string]*domain.ContainerInstance{}
+	}
+	st.instances[c][ci.Internal.ID] = ci
+}
+
+func (st *state) putTaskDef(td *domain.TaskDefinition) {
+	revs := st.taskDefs[td.Family]
+	for len(revs) < td.Revision {
+		revs = append(revs, nil)
+	}
+	revs[td.Revision-1] = td
+	st.taskDefs[td.Family] = revs
+}
+
+// Tx is one mutation's view: reads see the state plus this mutation's own
+// staged writes; writes are staged and applied only if the mutation returns
+// no error, so a failed request leaves nothing half-written.
+type Tx struct {
+	st     *state
+	now    time.Time
+	writes []write
+	staged map[string]any
+}
+
+type write struct {
+	key string
+	obj any // *domain.X, or nil for a delete
+	del bool
+}
+
+// Now is the time of this mutation.
+func (tx *Tx) Now() time.Time { return tx.now }
+
+func (tx *Tx) stage(key string, obj any) {
+	if tx.staged == nil {
+		tx.staged = map[string]any{}
+	}
+	tx.staged[key] = obj
+	tx.writes = append(tx.writes, write{key: key, obj: obj})
+}
+
+func (tx *Tx) Cluster(name string) *domain.Cluster {
+	if o, ok := tx.staged[clusterKey(name)]; ok {
+		return o.(*domain.Cluster)
+	}
+	return tx.st.clusters[name]
+}
+
+func (tx *Tx) Service(cluster, name string) *domain.Service {
+	if o, ok := tx.staged[serviceKey(cluster, name)]; ok {
+		return o.(*domain.Service)
+	}
+	return tx.st.services[cluster][name]
+}
+
+func (tx *Tx) Task(cluster, id string) *domain.Task {
+	if o, ok := tx.staged[taskKey(cluster, id)]; ok {
+		t, _ := o.(*domain.Task)
+		return t
+	}
+	return tx.st.tasks[cluster][id]
+}
+
+func (tx *Tx) Instance(cluster, id string) *domain.ContainerInstance {
+	if o, ok := tx.staged[instanceKey(cluster, id)]; ok {
+		return o.(*domain.ContainerInstance)
+	}
+	return tx.st.instances[cluster][id]
+}
+
+func (tx *Tx) PutCluster(c *domain.Cluster)         { tx.stage(clusterKey(c.ClusterName), c) }
+func (tx *Tx) PutTaskDef(td *domain.TaskDefinition) { tx.stage(taskDefKey(td.Family, td.Revision), td) }
+func (tx *Tx) PutService(s *domain.Service) {
+	tx.stage(serviceKey(s.Internal.ClusterName, s.ServiceName), s)
+}
+func (tx *Tx) PutTask(t *domain.Task) { tx.stage(taskKey(t.Internal.ClusterName, t.Internal.ID), t) }
+func (tx *Tx) PutInstance(ci *domain.ContainerInstance) {
+	tx.stage(instanceKey(ci.Internal.ClusterName, ci.Internal.ID), ci)
+}
+func (tx *Tx) DeleteTask(cluster, id string) {
+	k := taskKey(cluster, id)
+	if tx.staged == nil {
+		tx.staged = map[string]any{}
+	}
+	tx.staged[k] = (*domain.Task)(nil)
+	tx.writes = append(tx.writes, write{key: k, del: true})
+}
+
+// request is one mutation waiting for the apply loop.
+type request struct {
+	fn   func(tx *Tx) error
+	done chan error
+}
+
+// Notifier is told what changed after each durable commit.
+type changeSet struct {
+	services  map[string]bool // "cluster/service"
+	instances map[string]bool // instance id
+	clusters  map[string]bool // cluster whose instances changed
+}
+
+// Store is the control plane's state: the in-memory image, the apply loop
+// and the change notifications that wake the controller and agent polls.
+type Store struct {
+	backend store.Backend
+	clock   clock.Clock
+	log     *slog.Logger
+	part    domain.Partition
+
+	mu sync.RWMutex
+	st *state
+	// rev is the store revision of the last durable commit.
+	rev int64
+	// instRev: the revision at which each instance's desired tasks last
+	// changed; instWait: closed and replaced at each such change.
+	instRev  map[string]int64
+	instWait map[string]chan struct{}
+	// lastSeen is when each instance's agent was last heard from (memory
+	// only: after a restart every agent gets a fresh grace period); polling
+	// counts the agents with a long poll open right now.
+	lastSeen map[string]time.Time
+	polling  map[string]int
+
+	reqs chan *request
+	// onChange is called (outside locks) after every durable commit.
+	onChange []func(changeSet)
+	closed   chan struct{}
+	loopDone chan struct{}
+}
+
+// Open loads every object from the backend and starts the apply loop.
+func Open(backend store.Backend, clk clock.Clock, part domain.Partition, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{
+		backend:  backend,
+		clock:    clk,
+		log:      log,
+		part:     part,
+		instRev:  map[string]int64{},
+		instWait: map[string]chan struct{}{},
+		reqs:     make(chan *request, 1024),
+		closed:   make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	if err := s.load(context.Background()); err != nil {
+		return nil, err
+	}
+	go s.loop()
+	return s, nil
+}
+
+// Close stops the apply loop. It does not close the backend.
+func (s *Store) Close() {
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	<-s.loopDone
+}
+
+func (s *Store) load(ctx context.Context) error {
+	kvs, rev, err := s.backend.Range(ctx, "")
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	st := newState()
+	for _, kv := range kvs {
+		if err := decodeInto(st, kv); err != nil {
+			return fmt.Errorf("load %s: %w", kv.Key, err)
+		}
+	}
+	s.mu.Lock()
+	s.st = st
+	s.rev = rev
+	for _, m := range st.instances {
+		for id := range m {
+			s.instRev[id] = rev
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func decodeInto(st *state, kv store.KV) error {
+	switch {
+	case strings.HasPrefix(kv.Key, pfxCluster):
+		var c domain.Cluster
+		if err := json.Unmarshal(kv.Value, &c); err != nil {
+			return err
+		}
+		st.clusters[c.ClusterName] = &c
+	case strings.HasPrefix(kv.Key, pfxTaskDef):
+		var td domain.TaskDefinition
+		if err := json.Unmarshal(kv.Value, &td); err != nil {
+			return err
+		}
+		st.putTaskDef(&td)
+	case strings.HasPrefix(kv.Key, pfxService):
+		var sv domain.Service
+		if err := json.Unmarshal(kv.Value, &sv); err != nil {
+			return err
+		}
+		if sv.Internal == nil {
+			return errors.New("service without holdfast section")
+		}
+		st.putService(&sv)
+	case strings.HasPrefix(kv.Key, pfxTask):
+		var t domain.Task
+		if err := json.Unmarshal(kv.Value, &t); err != nil {
+			return err
+		}
+		if t.Internal == nil {
+			return errors.New("task without holdfast section")
+		}
+		st.putTask(&t)
+	case strings.HasPrefix(kv.Key, pfxInstance):
+		var ci domain.ContainerInstance
+		if err := json.Unmarshal(kv.Value, &ci); err != nil {
+			return err
+		}
+		if ci.Internal == nil {
+			return errors.New("instance without holdfast section")
+		}
+		st.putInstance(&ci)
+	}
+	return nil
+}
+
+// Update runs fn on the apply loop and returns once its writes are durable.
+// fn must not block: it validates, then stages writes through tx. If fn
+// returns an error nothing it staged is applied.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	r := &request{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.reqs <- r:
+	case <-s.closed:
+		return domain.Errorf(domain.KindInternal, "control plane is shutting down")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-s.closed:
+		// The loop finishes the batch it has before exiting.
+		select {
+		case err := <-r.done:
+			return err
+		case <-s.loopDone:
+			select {
+			case err := <-r.done:
+				return err
+			default:
+				return domain.Errorf(domain.KindInternal, "control plane is shutting down")
+			}
+		}
+	}
+}
+
+const maxBatch = 512
+
+func (s *Store) loop() {
+	defer close(s.loopDone)
+	for {
+		var first *request
+		select {
+		case first = <-s.reqs:
+		case <-s.closed:
+			return
+		}
+		batch := []*request{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+func (s *Store) runBatch(batch []*request) {
+	var ops []store.Op
+	errs := make([]error, len(batch))
+	cs := changeSet{services: map[string]bool{}, instances: map[string]bool{}, clusters: map[string]bool{}}
+	now := s.clock.Now()
+	for i, r := range batch {
+		tx := &Tx{now: now}
+		s.mu.RLock()
+		tx.st = s.st
+		err := safeRun(r.fn, tx)
+		s.mu.RUnlock()
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if len(tx.writes) == 0 {
+			continue
+		}
+		encoded, err := encodeWrites(tx.writes)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		ops = append(ops, encoded...)
+		s.mu.Lock()
+		s.apply(tx.writes, cs)
+		s.mu.Unlock()
+	}
+	if len(ops) > 0 {
+		rev, err := s.backend.Txn(context.Background(), ops)
+		if err != nil {
+			s.log.Error("store commit failed; reloading state", "err", err)
+			if lerr := s.load(context.Background()); lerr != nil {
+				s.log.Error("reload after failed commit failed", "err", lerr)
+			}
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = domain.Errorf(domain.KindInternal, "store commit failed: %v", err)
+				}
+			}
+		} else {
+			s.mu.Lock()
+			s.rev = rev
+			for id := range cs.instances {
+				s.instRev[id] = rev
+				if ch := s.instWait[id]; ch != nil {
+					close(ch)
+					delete(s.instWait, id)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+	if len(cs.services)+len(cs.instances)+len(cs.clusters) > 0 {
+		for _, f := range s.onChange {
+			f(cs)
+		}
+	}
+}
+
+func safeRun(fn func(*Tx) error, tx *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = domain.Errorf(domain.KindInternal, "internal error: %v", p)
+		}
+	}()
+	return fn(tx)
+}
+
+func encodeWrites(ws []write) ([]store.Op, error) {
+	ops := make([]store.Op, 0, len(ws))
+	for _, w := range ws {
+		if w.del {
+			ops = append(ops, store.Del(w.key))
+			continue
+		}
+		b, err := json.Marshal(w.obj)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, store.Put(w.key, b))
+	}
+	return ops, nil
+}
+
+// apply installs staged writes into the in-memory state. Caller holds s.mu.
+func (s *Store) apply(ws []write, cs changeSet) {
+	for _, w := range ws {
+		switch {
+		case strings.HasPrefix(w.key, pfxCluster):
+			c := w.obj.(*domain.Cluster)
+			s.st.clusters[c.ClusterName] = c
+		case strings.HasPrefix(w.key, pfxTaskDef):
+			s.st.putTaskDef(w.obj.(*domain.TaskDefinition))
+		case strings.HasPrefix(w.key, pfxService):
+			sv := w.obj.(*domain.Service)
+			s.st.putService(sv)
+			cs.services[svcKey(sv.Internal.ClusterName, sv.ServiceName)] = true
+		case strings.HasPrefix(w.key, pfxTask):
+			if w.del {
+				rest := strings.TrimPrefix(w.key, pfxTask)
+				cluster, id, _ := strings.Cut(rest, "/")
+				s.st.deleteTask(cluster, id)
+				continue
+			}
+			t := w.obj.(*domain.Task)
+			old := s.st.tasks[t.Internal.ClusterName][t.Internal.ID]
+			s.st.putTask(t)
+			if t.Internal.ServiceName != "" {
+				cs.services[svcKey(t.Internal.ClusterName, t.Internal.ServiceName)] = true
+			}
+			if t.Internal.InstanceID != "" && (old == nil || old.DesiredStatus != t.DesiredStatus || old.LastStatus == domain.StatusStopped != (t.LastStatus == domain.StatusStopped)) {
+				cs.instances[t.Internal.InstanceID] = true
+			}
+		case strings.HasPrefix(w.key, pfxInstance):
+			ci := w.obj.(*domain.ContainerInstance)
+			old := s.st.instances[ci.Internal.ClusterName][ci.Internal.ID]
+			s.st.putInstance(ci)
+			if old == nil || old.Status != ci.Status || old.AgentConnected != ci.AgentConnected {
+				cs.clusters[ci.Internal.ClusterName] = true
+				cs.instances[ci.Internal.ID] = true
+			}
+		}
+	}
+}
+
+// read runs f under the read lock.
+func (s *Store) read(f func(st *state)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	f(s.st)
+}
+
+// Partition returns the region/account ARNs are minted for.
+func (s *Store) Partition() domain.Partition { return s.part }
+
+// Now is the control plane's clock.
+func (s *Store) Now() time.Time { return s.clock.Now() }
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

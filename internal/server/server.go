@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/holdfast/holdfast/internal/api"
+	"github.com/holdfast/holdfast/internal/clock"
+	"github.com/holdfast/holdfast/internal/control"
+	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/store/bolt"
+)
+
+// Config configures a control plane.
+type Config struct {
+	DataDir         string
+	Listen          string
+	Region          string
+	AccountID       string
+	AccessKeyID     string
+	SecretAccessKey string
+	// HeartbeatTimeout: an instance whose agent is silent this long is
+	// marked disconnected and its tasks are replaced (default 30 s).
+	HeartbeatTimeout time.Duration
+	// RateLimits turns on ECS's API rate limits.
+	RateLimits bool
+	// DefaultCluster, if set, is created at start.
+	DefaultCluster string
+	Clock          clock.Clock
+	Logger         *slog.Logger
+}
+
+// Server is a running control plane.
+type Server struct {
+	cfg        Config
+	log        *slog.Logger
+	backend    *bolt.Store
+	Store      *control.Store
+	Controller *control.Controller
+	api        *api.Server
+	ln         net.Listener
+	http       *http.Server
+	ready      atomic.Bool
+	// ExtraReady, if set, must also report true before /healthz is 200
+	// (holdfast up waits for its local agent).
+	ExtraReady func() bool
+}
+
+// New opens the store in DataDir and prepares the API. Call Start.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.HeartbeatTimeout == 0 {
+		cfg.HeartbeatTimeout = 30 * time.Second
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	backend, err := bolt.Open(filepath.Join(cfg.DataDir, "holdfast.db"), bolt.Options{Logger: cfg.Logger.With("part", "store")})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	st, err := control.Open(backend, cfg.Clock, domain.Partition{Region: cfg.Region, AccountID: cfg.AccountID}, cfg.Logger.With("part", "control"))
+	if err != nil {
+		backend.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	a := api.New(api.Config{
+		Region:      cfg.Region,
+		AccountID:   cfg.AccountID,
+		Credentials: map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
+		Logger:      cfg.Logger.With("part", "api"),
+		RateLimits:  cfg.RateLimits,
+		Metrics:     newMetrics(reg),
+	})
+	Register(a, st)
+	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, Store: st, Controller: control.NewController(st), api: a}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", a)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() || (s.ExtraReady != nil && !s.ExtraReady()) {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Listen binds the API address (so callers learn the port before Run).
+func (s *Server) Listen() (string, error) {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return "", err
+	}
+	s.ln = ln
+	return ln.Addr().String(), nil
+}
+
+// Run serves until ctx ends, then shuts down and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		if _, err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	if s.cfg.DefaultCluster != "" {
+		if _, err := s.Store.CreateCluster(ctx, control.CreateClusterInput{ClusterName: s.cfg.DefaultCluster}); err != nil {
+			return err
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Controller.Run(runCtx, 4)
+	}()
+	go s.Store.RunHeartbeatMonitor(runCtx, s.cfg.HeartbeatTimeout)
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	s.ready.Store(true)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.ready.Store(false)
+	shutCtx, c2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer c2()
+	_ = s.http.Shutdown(shutCtx)
+	cancel()
+	<-done
+	s.Store.Close()
+	if cerr := s.backend.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
