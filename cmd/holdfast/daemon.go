@@ -355,3 +355,33 @@ func agentCmd() *cobra.Command {
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
+
+func envCmd() *cobra.Command {
+	var dataDir, listen, region string
+	cmd := &cobra.Command{
+		Use:   "env",
+		Short: "Print the environment for the AWS CLI and SDKs: eval \"$(holdfast env)\"",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := controlFlags{dataDir: dataDir}
+			b, err := os.ReadFile(filepath.Join(dataDir, "credentials.json"))
+			if err != nil {
+				return fmt.Errorf("no credentials in %s: start `holdfast up --data-dir %s` first", dataDir, f.dataDir)
+			}
+			var c savedCredentials
+			if err := json.Unmarshal(b, &c); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "export AWS_ACCESS_KEY_ID=%s\n", c.AccessKeyID)
+			fmt.Fprintf(w, "export AWS_SECRET_ACCESS_KEY=%s\n", c.SecretAccessKey)
+			fmt.Fprintf(w, "export AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", region, region)
+			fmt.Fprintf(w, "export AWS_ENDPOINT_URL_ECS=http://%s\n", listen)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "data dir of `holdfast up` (holds credentials.json)")
+	cmd.Flags().StringVar(&listen, "listen", defaultListen, "the API address holdfast up listens on")
+	cmd.Flags().StringVar(&region, "region", defaultRegion, "region")
+	return cmd
+}

@@ -9,7 +9,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(upCmd(), serverCmd(), agentCmd())
+	root.AddCommand(upCmd(), serverCmd(), agentCmd(), envCmd())
 	addOperatorCommands(root)
 	return root
 }

@@ -28,5 +28,7 @@
 //
 // Every response carries Content-Type application/x-amz-json-1.1 and an
 // x-amzn-RequestId header; errors are {"__type":"<Name>","message":"..."}
-// with the status from WireError's single table.
+// with the status from WireError's single table. Each request is observed
+// once (operation, status, __type, latency) on Config.Registry (Prometheus)
+// and/or Config.Metrics.
 package api

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdfast/holdfast/internal/domain"
 )
@@ -53,7 +54,8 @@ type Authorizer interface {
 // Metrics receives one observation per request, after the response is
 // written. operation is the X-Amz-Target if it is registered and "unknown"
 // otherwise (so label cardinality stays bounded); errType is the __type of an
-// error response and "" on success. See package apiprom for Prometheus.
+// error response and "" on success. Config.Registry installs a Prometheus
+// implementation.
 type Metrics interface {
 	ObserveRequest(operation string, status int, errType string, elapsed time.Duration)
 }
@@ -71,7 +73,13 @@ type Config struct {
 	Authorizer Authorizer
 	// Logger receives request failures; nil discards.
 	Logger *slog.Logger
-	// Metrics is optional; see Metrics.
+	// Registry, when set, gets the built-in Prometheus metrics:
+	// holdfast_api_requests_total{operation,status,error} and
+	// holdfast_api_request_seconds{operation}. If they cannot be registered
+	// (e.g. the names are taken) the error is logged and they are skipped.
+	Registry prometheus.Registerer
+	// Metrics, when set, receives the same observations (for callers that
+	// keep their own collectors). Both may be set.
 	Metrics Metrics
 	// RateLimits turns on ECS's per-category token buckets (spec §8); a
 	// throttled call gets 400 ThrottlingException "Rate exceeded". Off by
@@ -95,6 +103,7 @@ type Server struct {
 	logger      *slog.Logger
 	limits      limiters // nil when rate limiting is off
 	maxBody     int64
+	prom        *promMetrics // nil without Config.Registry
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
@@ -121,6 +130,14 @@ func New(cfg Config) *Server {
 	}
 	if cfg.RateLimits {
 		s.limits = newLimiters()
+	}
+	if cfg.Registry != nil {
+		m, err := newPromMetrics(cfg.Registry)
+		if err != nil {
+			s.logger.Error("API metrics not registered", "err", err)
+		} else {
+			s.prom = m
+		}
 	}
 	return s
 }
@@ -190,9 +207,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		op = target
 	}
 	out := s.serve(w, r, reqID, target)
-	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.ObserveRequest(op, out.status, out.errType, time.Since(start))
-	}
+	s.observe(op, out.status, out.errType, time.Since(start))
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID, target string) outcome {

@@ -14,3 +14,48 @@
 // never stops a task whose protection is unexpired on scale-in, on a
 // deployment, on instance draining, or when the service itself is DRAINING.
 package scheduler
+
+// Decisions where DESIGN.md and the ECS sources are silent (to be copied to
+// docs/ by whoever owns it):
+//
+//   - Protection event N is the number of protected tasks the deployment (task
+//     set) keeps, not the shortfall: the text reads "N tasks under protection",
+//     AWS's demo shows the protected count, and DEPLOYMENT_BLOCKED compares the
+//     same count with the desired count. Plan.BlockedBy also carries the
+//     shortfall. Plan.Blocked is the sum of N.
+//   - The event is reported when protection alone holds a deployment above its
+//     target: every unprotected candidate is stopped or gone. While
+//     minimumHealthyPercent is still pacing a rollout it is not reported yet,
+//     but RequeueAfter already points at the earliest blocking expiry.
+//   - Cause keys: "protection-blocked/<deployment>/<N>", "no-container-instance",
+//     "deployment-configuration", "steady-state". Memory keeps only causes that
+//     hold in this pass; unknown keys are dropped.
+//   - Victim classes: PENDING, then RUNNING but not yet healthy (UNKNOWN with a
+//     health check), then healthy. Within a class the AZ and instance counts are
+//     re-evaluated after every pick (keeps AZs balanced); ties: AZ name,
+//     instance id, newest CreatedAt, task id.
+//   - Healthy = RUNNING, not UNHEALTHY, and HEALTHY if the deployment has a
+//     health check. ECS's 40 s settle time without a health check is not
+//     modelled.
+//   - UNHEALTHY RUNNING tasks are replaced even when protected (protection
+//     covers scale-in and deployments). Start-first keeps the unhealthy task
+//     while a replacement is pending; old deployments' unhealthy tasks go at
+//     once.
+//   - Protected tasks on DRAINING instances stay until released or expired
+//     (beyond ECS). Unprotected ones are replaced start-first within
+//     minimumHealthyPercent, before old deployments take the healthy budget.
+//   - A FAILED PRIMARY without rollback freezes the rollout: no starts, and the
+//     older deployments keep their tasks. Rollback makes the newest COMPLETED
+//     deployment PRIMARY in the same pass (Plan.Rollback, Plan.Deployments).
+//     FailedTasks is the control plane's; the breaker only reads it.
+//   - Tasks on gone or disconnected instances are neither counted nor stopped.
+//     Tasks of a deployment the service does not list are replaced (target 0).
+//   - MaximumPercent <= 0 reads as 200; MinimumHealthyPercent < 0 as 100 and
+//     above 100 as 100. A maximumPercent under 100 caps the service below its
+//     desired count (floor(desired*max/100) is a hard ceiling).
+//   - "No container instance" is also reported when instances exist but none
+//     is connected and ACTIVE; placement has no resource model.
+//   - Stopped events always use "has stopped N running tasks", pending
+//     victims included.
+//   - Plan.Deployments reports every deployment that is not INACTIVE on every
+//     pass, with the counts observed in the input.

@@ -70,7 +70,7 @@ type reconciler struct {
 	eligible  []int // connected ACTIVE instances, by index
 	drainInst []bool
 
-	tasks   []*tinfo
+	live    int // live tasks (desired RUNNING, not lost)
 	total   int // tasks counted against maxCap
 	healthy int // healthy RUNNING tasks
 
@@ -158,9 +158,12 @@ func (r *reconciler) indexDeployments() {
 	}
 	r.sortDeps()
 	// The PRIMARY is the newest deployment with that status (there should be
-	// exactly one).
+	// exactly one); any older one claiming PRIMARY is being replaced.
 	for _, d := range r.deps {
 		if d.status == DeploymentPrimary {
+			if r.primary != nil {
+				r.primary.status = DeploymentActive
+			}
 			r.primary = d
 		}
 	}
@@ -276,7 +279,6 @@ func (r *reconciler) classifyTasks() {
 		depIdx[d.id] = d
 	}
 	infos := make([]tinfo, len(r.in.Tasks))
-	r.tasks = make([]*tinfo, 0, len(r.in.Tasks))
 	added := false
 	for i := range r.in.Tasks {
 		t := &r.in.Tasks[i]
@@ -314,7 +316,7 @@ func (r *reconciler) classifyTasks() {
 		ti.healthy = !ti.pending && t.Health != HealthUnhealthy && (!d.hc || t.Health == HealthHealthy)
 		ti.class = victimClass(ti)
 		ti.created = t.CreatedAt.UnixNano()
-		r.tasks = append(r.tasks, ti)
+		r.live++
 		r.sp.azCount[ti.az]++
 		r.sp.instCount[ti.inst]++
 		if ti.pending {
@@ -371,7 +373,7 @@ func (r *reconciler) countStarts() (starts int, noInstance bool) {
 
 func (r *reconciler) stop(t *tinfo, cause StopCause) {
 	if r.plan.Stop == nil {
-		r.plan.Stop = make([]Stop, 0, len(r.tasks))
+		r.plan.Stop = make([]Stop, 0, r.live)
 	}
 	t.stopped = true
 	depID := t.dep.id
@@ -465,7 +467,7 @@ func (r *reconciler) stopSurplus(budget *int) (refused bool) {
 		if surplus <= 0 || (r.frozen && d != r.primary) {
 			continue
 		}
-		var cands []*tinfo
+		cands := make([]*tinfo, 0, len(d.keep))
 		protected := 0
 		var expires time.Time
 		for _, t := range d.keep {

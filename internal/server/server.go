@@ -88,7 +88,7 @@ func New(cfg Config) (*Server, error) {
 		Credentials: map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
 		Logger:      cfg.Logger.With("part", "api"),
 		RateLimits:  cfg.RateLimits,
-		Metrics:     newMetrics(reg),
+		Registry:    reg,
 	})
 	Register(a, st)
 	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, Store: st, Controller: control.NewController(st), api: a}
