@@ -1,0 +1,71 @@
+package internal_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// imports returns the imports of the non-test Go files in dir.
+func imports(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		af, err := parser.ParseFile(fset, f, src, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range af.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			out[p] = filepath.Base(f)
+		}
+	}
+	if len(out) == 0 && len(files) == 0 {
+		t.Fatalf("no Go files in %s", dir)
+	}
+	return out
+}
+
+func isStd(path string) bool { return !strings.Contains(strings.SplitN(path, "/", 2)[0], ".") }
+
+// TestLayering enforces the package layering in docs/architecture.md: the
+// domain and the scheduler import only the standard library, and the
+// scheduler does no I/O of its own.
+func TestLayering(t *testing.T) {
+	forbiddenInScheduler := []string{"net", "net/http", "os", "os/exec", "syscall", "database/sql"}
+	for _, dir := range []string{"domain", "scheduler"} {
+		for p, file := range imports(t, dir) {
+			if !isStd(p) {
+				t.Errorf("internal/%s/%s imports %s; it may import only the standard library", dir, file, p)
+			}
+		}
+	}
+	for p, file := range imports(t, "scheduler") {
+		for _, bad := range forbiddenInScheduler {
+			if p == bad {
+				t.Errorf("internal/scheduler/%s imports %s; the reconciler must stay pure", file, p)
+			}
+		}
+	}
+	for p, file := range imports(t, "control") {
+		if strings.Contains(p, "/store/bolt") || p == "net/http" || strings.Contains(p, "/internal/api") {
+			t.Errorf("internal/control/%s imports %s; control sees only the store interface and no transport", file, p)
+		}
+	}
+}
