@@ -9,7 +9,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(upCmd(), serverCmd(), agentCmd(), envCmd())
+	root.AddCommand(upCmd(), serverCmd(), agentCmd(), envCmd(), benchCmd())
 	addOperatorCommands(root)
 	return root
 }

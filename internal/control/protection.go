@@ -69,6 +69,17 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 		}
 		now := tx.Now()
 		until := now.Add(time.Duration(minutes) * time.Minute).Truncate(time.Millisecond)
+		// live protected tasks per service, counted once per call and kept
+		// current as this call changes them.
+		live := map[string]int{}
+		liveOf := func(svc string) int {
+			if n, ok := live[svc]; ok {
+				return n
+			}
+			n := protectedCount(tx.st, cluster, svc, now)
+			live[svc] = n
+			return n
+		}
 		for _, ref := range in.Tasks {
 			tc, id, err := taskRef(cluster, ref)
 			if err != nil || tc != cluster {
@@ -91,23 +102,27 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 				continue
 			}
 			if !enable {
+				if t.Protected(now) {
+					live[t.Internal.ServiceName] = liveOf(t.Internal.ServiceName) - 1
+				}
 				v := cloneTask(t)
 				v.Internal.ProtectedUntil = time.Time{}
-				tx.PutTask(v)
+				tx.PutProtection(v)
 				out.ProtectedTasks = append(out.ProtectedTasks, protectionView(v, now))
 				continue
 			}
 			if !t.Protected(now) {
 				sv := tx.Service(cluster, t.Internal.ServiceName)
-				if sv == nil || protectedCount(tx, cluster, t.Internal.ServiceName, now)+1 > sv.DesiredCount {
+				if sv == nil || liveOf(t.Internal.ServiceName)+1 > sv.DesiredCount {
 					out.Failures = append(out.Failures, domain.Failure{ARN: t.TaskARN, Reason: domain.ReasonDeploymentBlocked,
 						Detail: "Protecting this task would leave the service with more protected tasks than its desired count."})
 					continue
 				}
+				live[t.Internal.ServiceName]++
 			}
 			v := cloneTask(t)
 			v.Internal.ProtectedUntil = until
-			tx.PutTask(v)
+			tx.PutProtection(v)
 			out.ProtectedTasks = append(out.ProtectedTasks, protectionView(v, now))
 		}
 		return nil
@@ -118,17 +133,14 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 	return out, nil
 }
 
-// protectedCount counts a service's live protected tasks, as this
-// mutation sees them.
-func protectedCount(tx *Tx, cluster, service string, now time.Time) int {
+// protectedCount counts a service's live protected tasks in st.
+func protectedCount(st *state, cluster, service string, now time.Time) int {
 	n := 0
-	for id := range tx.st.byService[svcKey(cluster, service)] {
-		if t := tx.Task(cluster, id); t != nil && t.Protected(now) && t.DesiredStatus != domain.StatusStopped {
+	for _, t := range st.protected[svcKey(cluster, service)] {
+		if t.Protected(now) && t.DesiredStatus != domain.StatusStopped {
 			n++
 		}
 	}
-	// tx.Task sees this mutation's staged writes, so tasks protected
-	// earlier in the same call are counted.
 	return n
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ const (
 	pfxService  = "services/"
 	pfxTask     = "tasks/"
 	pfxInstance = "instances/"
+	pfxProt     = "protection/"
 )
 
 func clusterKey(name string) string { return pfxCluster + name }
@@ -40,6 +42,7 @@ func taskDefKey(family string, rev int) string {
 func serviceKey(cluster, name string) string { return pfxService + cluster + "/" + name }
 func taskKey(cluster, id string) string      { return pfxTask + cluster + "/" + id }
 func instanceKey(cluster, id string) string  { return pfxInstance + cluster + "/" + id }
+func protKey(cluster, id string) string      { return pfxProt + cluster + "/" + id }
 
 // state is the in-memory image of the store. Objects in it are never
 // mutated in place: a change replaces the pointer, so a reader that copied a
@@ -54,6 +57,10 @@ type state struct {
 	byService map[string]map[string]*domain.Task
 	// byInstance indexes non-stopped tasks per instance id.
 	byInstance map[string]map[string]*domain.Task
+	// protected indexes, per service, the non-stopped tasks that carry a
+	// protection expiry (live or lapsed), so that counting a service's live
+	// protections costs O(protected), not O(tasks).
+	protected map[string]map[string]*domain.Task
 }
 
 func newState() *state {
@@ -65,6 +72,7 @@ func newState() *state {
 		instances:  map[string]map[string]*domain.ContainerInstance{},
 		byService:  map[string]map[string]*domain.Task{},
 		byInstance: map[string]map[string]*domain.Task{},
+		protected:  map[string]map[string]*domain.Task{},
 	}
 }
 
@@ -94,6 +102,16 @@ func (st *state) putTask(t *domain.Task) {
 		} else {
 			sm[in.ID] = t
 		}
+		pm := st.protected[k]
+		if t.LastStatus != domain.StatusStopped && !in.ProtectedUntil.IsZero() {
+			if pm == nil {
+				pm = map[string]*domain.Task{}
+				st.protected[k] = pm
+			}
+			pm[in.ID] = t
+		} else if pm != nil {
+			delete(pm, in.ID)
+		}
 	}
 	if in.InstanceID != "" {
 		im := st.byInstance[in.InstanceID]
@@ -117,6 +135,7 @@ func (st *state) deleteTask(cluster, id string) {
 	delete(st.tasks[cluster], id)
 	if t.Internal.ServiceName != "" {
 		delete(st.byService[svcKey(cluster, t.Internal.ServiceName)], id)
+		delete(st.protected[svcKey(cluster, t.Internal.ServiceName)], id)
 	}
 	if t.Internal.InstanceID != "" {
 		delete(st.byInstance[t.Internal.InstanceID], id)
@@ -162,6 +181,9 @@ type write struct {
 	key string
 	obj any // *domain.X, or nil for a delete
 	del bool
+	// prot marks a protection record: obj is the task whose
+	// ProtectedUntil it stores (zero = delete the record).
+	prot bool
 }
 
 // Now is the time of this mutation.
@@ -190,6 +212,9 @@ func (tx *Tx) Service(cluster, name string) *domain.Service {
 }
 
 func (tx *Tx) Task(cluster, id string) *domain.Task {
+	if tx.staged == nil {
+		return tx.st.tasks[cluster][id]
+	}
 	if o, ok := tx.staged[taskKey(cluster, id)]; ok {
 		t, _ := o.(*domain.Task)
 		return t
@@ -209,7 +234,22 @@ func (tx *Tx) PutTaskDef(td *domain.TaskDefinition) { tx.stage(taskDefKey(td.Fam
 func (tx *Tx) PutService(s *domain.Service) {
 	tx.stage(serviceKey(s.Internal.ClusterName, s.ServiceName), s)
 }
-func (tx *Tx) PutTask(t *domain.Task) { tx.stage(taskKey(t.Internal.ClusterName, t.Internal.ID), t) }
+func (tx *Tx) PutTask(t *domain.Task) {
+	tx.stage(taskKey(t.Internal.ClusterName, t.Internal.ID), t)
+	if t.LastStatus == domain.StatusStopped {
+		// A stopped task holds no protection.
+		tx.writes = append(tx.writes, write{key: protKey(t.Internal.ClusterName, t.Internal.ID), prot: true, obj: t})
+	}
+}
+
+// PutProtection records t's new ProtectedUntil without rewriting the task.
+func (tx *Tx) PutProtection(t *domain.Task) {
+	if tx.staged == nil {
+		tx.staged = map[string]any{}
+	}
+	tx.staged[taskKey(t.Internal.ClusterName, t.Internal.ID)] = t
+	tx.writes = append(tx.writes, write{key: protKey(t.Internal.ClusterName, t.Internal.ID), prot: true, obj: t})
+}
 func (tx *Tx) PutInstance(ci *domain.ContainerInstance) {
 	tx.stage(instanceKey(ci.Internal.ClusterName, ci.Internal.ID), ci)
 }
@@ -219,7 +259,7 @@ func (tx *Tx) DeleteTask(cluster, id string) {
 		tx.staged = map[string]any{}
 	}
 	tx.staged[k] = (*domain.Task)(nil)
-	tx.writes = append(tx.writes, write{key: k, del: true})
+	tx.writes = append(tx.writes, write{key: k, del: true}, write{key: protKey(cluster, id), del: true})
 }
 
 // request is one mutation waiting for the apply loop.
@@ -303,9 +343,25 @@ func (s *Store) load(ctx context.Context) error {
 		return fmt.Errorf("load state: %w", err)
 	}
 	st := newState()
+	prot := map[string]time.Time{}
 	for _, kv := range kvs {
+		if strings.HasPrefix(kv.Key, pfxProt) {
+			n, err := strconv.ParseInt(string(kv.Value), 10, 64)
+			if err != nil {
+				return fmt.Errorf("load %s: %w", kv.Key, err)
+			}
+			prot[strings.TrimPrefix(kv.Key, pfxProt)] = time.Unix(0, n)
+			continue
+		}
 		if err := decodeInto(st, kv); err != nil {
 			return fmt.Errorf("load %s: %w", kv.Key, err)
+		}
+	}
+	for k, until := range prot {
+		cluster, id, _ := strings.Cut(k, "/")
+		if t := st.tasks[cluster][id]; t != nil && t.LastStatus != domain.StatusStopped {
+			t.Internal.ProtectedUntil = until
+			st.putTask(t)
 		}
 	}
 	s.mu.Lock()
@@ -423,6 +479,7 @@ func (s *Store) loop() {
 
 func (s *Store) runBatch(batch []*request) {
 	var ops []store.Op
+	opIndex := map[string]int{}
 	errs := make([]error, len(batch))
 	cs := changeSet{services: map[string]bool{}, instances: map[string]bool{}, clusters: map[string]bool{}}
 	now := s.clock.Now()
@@ -444,7 +501,17 @@ func (s *Store) runBatch(batch []*request) {
 			errs[i] = err
 			continue
 		}
-		ops = append(ops, encoded...)
+		// One store transaction may name a key only once, but requests
+		// in a batch (and one request, e.g. a task listed twice) may
+		// write the same key: the later write replaces the earlier op.
+		for _, op := range encoded {
+			if j, ok := opIndex[op.Key]; ok {
+				ops[j] = op
+				continue
+			}
+			opIndex[op.Key] = len(ops)
+			ops = append(ops, op)
+		}
 		s.mu.Lock()
 		s.apply(tx.writes, cs)
 		s.mu.Unlock()
@@ -496,6 +563,15 @@ func safeRun(fn func(*Tx) error, tx *Tx) (err error) {
 func encodeWrites(ws []write) ([]store.Op, error) {
 	ops := make([]store.Op, 0, len(ws))
 	for _, w := range ws {
+		if w.prot {
+			t := w.obj.(*domain.Task)
+			if t.Internal.ProtectedUntil.IsZero() || t.LastStatus == domain.StatusStopped {
+				ops = append(ops, store.Del(w.key))
+			} else {
+				ops = append(ops, store.Put(w.key, strconv.AppendInt(nil, t.Internal.ProtectedUntil.UnixNano(), 10)))
+			}
+			continue
+		}
 		if w.del {
 			ops = append(ops, store.Del(w.key))
 			continue
@@ -513,6 +589,15 @@ func encodeWrites(ws []write) ([]store.Op, error) {
 func (s *Store) apply(ws []write, cs changeSet) {
 	for _, w := range ws {
 		switch {
+		case w.prot:
+			if w.del {
+				continue // the task itself is deleted by its own write
+			}
+			t := w.obj.(*domain.Task)
+			s.st.putTask(t)
+			if t.Internal.ServiceName != "" {
+				cs.services[svcKey(t.Internal.ClusterName, t.Internal.ServiceName)] = true
+			}
 		case strings.HasPrefix(w.key, pfxCluster):
 			c := w.obj.(*domain.Cluster)
 			s.st.clusters[c.ClusterName] = c

@@ -160,10 +160,12 @@ type TaskDefinition struct {
 	Tags                    []Tag                 `json:"-"`
 }
 
-// HasHealthCheck reports whether any container defines a health check.
+// HasHealthCheck reports whether any essential container defines a health
+// check: only those decide the task's healthStatus (see TaskHealth), so
+// only then does a task have to become HEALTHY to count as healthy.
 func (td *TaskDefinition) HasHealthCheck() bool {
 	for _, c := range td.ContainerDefinitions {
-		if c.HealthCheck != nil && len(c.HealthCheck.Command) > 0 {
+		if c.IsEssential() && c.HealthCheck.Enabled() {
 			return true
 		}
 	}
@@ -251,6 +253,9 @@ type ServiceInternal struct {
 	EventMemory map[string]time.Time `json:"eventMemory,omitempty"`
 	ClientToken string               `json:"clientToken,omitempty"`
 	EventSeq    uint64               `json:"eventSeq,omitempty"`
+	// LastFailedStart is when a task of the service last failed to start
+	// (start throttling, see docs/deployments.md).
+	LastFailedStart time.Time `json:"lastFailedStart,omitzero"`
 }
 
 // MaxPercent returns the maximumPercent with its default.
@@ -324,7 +329,9 @@ type TaskInternal struct {
 	InstanceID  string `json:"instanceId,omitempty"`
 	// Protection: enabled until ProtectedUntil (exclusive). A zero time
 	// means unprotected. Protection has lapsed once now >= ProtectedUntil.
-	ProtectedUntil time.Time `json:"protectedUntil,omitzero"`
+	// It is stored apart from the task record (a small key of its own), so
+	// that protection calls write a few bytes, not whole tasks.
+	ProtectedUntil time.Time `json:"-"`
 }
 
 // Protected reports whether the task's protection is live at now.
@@ -388,3 +395,48 @@ const (
 	ReasonTaskNotValid      = "TASK_NOT_VALID"
 	ReasonDeploymentBlocked = "DEPLOYMENT_BLOCKED"
 )
+
+// ContainerHealth is the health status of one container for the task-health
+// rule: its name and its healthStatus.
+type ContainerHealth struct {
+	Name   string
+	Status string
+}
+
+// TaskHealth computes a task's healthStatus from its containers' as ECS
+// documents it: UNHEALTHY if any essential container with a health check is
+// UNHEALTHY; HEALTHY if every essential container with a health check is
+// HEALTHY (and there is at least one); else UNKNOWN. Containers without a
+// health check, and non-essential containers, do not count.
+func TaskHealth(td *TaskDefinition, containers []ContainerHealth) string {
+	if td == nil {
+		return Unknown
+	}
+	status := map[string]string{}
+	for _, c := range containers {
+		status[c.Name] = c.Status
+	}
+	checked, healthy := 0, 0
+	for _, cd := range td.ContainerDefinitions {
+		if !cd.IsEssential() || !cd.HealthCheck.Enabled() {
+			continue
+		}
+		checked++
+		switch status[cd.Name] {
+		case Unhealthy:
+			return Unhealthy
+		case Healthy:
+			healthy++
+		}
+	}
+	if checked > 0 && healthy == checked {
+		return Healthy
+	}
+	return Unknown
+}
+
+// Enabled reports whether hc defines a check that runs: a command whose
+// first element is not "NONE" (Docker's way of disabling a check).
+func (hc *HealthCheck) Enabled() bool {
+	return hc != nil && len(hc.Command) > 0 && hc.Command[0] != "NONE"
+}

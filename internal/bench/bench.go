@@ -1,0 +1,271 @@
+// Package bench holds the measurements behind `holdfast bench`: each one
+// starts real parts (HTTP server on loopback, bbolt on disk with fsync) in a
+// temporary directory and reports what it measured. Nothing here asserts a
+// threshold; docs/benchmarks.md records the figures.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/holdfast/holdfast/internal/control"
+	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/server"
+)
+
+const (
+	benchKey    = "BENCHKEY"
+	benchSecret = "BENCHSECRET"
+)
+
+// Latencies summarizes a set of durations.
+type Latencies struct {
+	N             int
+	P50, P99, Max time.Duration
+}
+
+func summarize(ds []time.Duration) Latencies {
+	if len(ds) == 0 {
+		return Latencies{}
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	at := func(q float64) time.Duration { return ds[min(len(ds)-1, int(q*float64(len(ds))))] }
+	return Latencies{N: len(ds), P50: at(0.50), P99: at(0.99), Max: ds[len(ds)-1]}
+}
+
+func (l Latencies) String() string {
+	return fmt.Sprintf("n=%d p50=%s p99=%s max=%s", l.N, l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond), l.Max.Round(time.Microsecond))
+}
+
+// startServer runs a control plane on a temporary data dir.
+func startServer(ctx context.Context, dir string) (*server.Server, string, error) {
+	srv, err := server.New(server.Config{
+		DataDir:          dir,
+		Listen:           "127.0.0.1:0",
+		Region:           "us-east-1",
+		AccountID:        "000000000000",
+		AccessKeyID:      benchKey,
+		SecretAccessKey:  benchSecret,
+		HeartbeatTimeout: 24 * time.Hour,
+		DefaultCluster:   "default",
+		Logger:           slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		return nil, "", err
+	}
+	go func() { _ = srv.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return srv, addr, nil
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil, "", fmt.Errorf("server did not become healthy")
+}
+
+// seedService registers one instance and a service of n tasks, and waits
+// until the controller has created them all. It returns their ARNs.
+func seedService(ctx context.Context, st *control.Store, name string, n int) ([]string, error) {
+	if _, err := st.RegisterTaskDefinition(ctx, control.RegisterTaskDefinitionInput{
+		Family: "bench",
+		ContainerDefinitions: []domain.ContainerDefinition{{
+			Name: "app", Image: "bench", Command: []string{"sleep", "3600"},
+		}},
+	}); err != nil {
+		return nil, err
+	}
+	az := "a"
+	if _, err := st.RegisterContainerInstance(ctx, control.RegisterContainerInstanceInput{
+		Cluster: "default", Attributes: []domain.Attribute{{Name: "availability-zone", Value: &az}},
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := st.CreateService(ctx, control.CreateServiceInput{ServiceName: name, TaskDefinition: "bench", DesiredCount: &n}); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		out, err := st.DescribeServices(ctx, control.DescribeServicesInput{Services: []string{name}})
+		if err != nil {
+			return nil, err
+		}
+		if len(out.Services) == 1 && out.Services[0].PendingCount+out.Services[0].RunningCount >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("service %s did not reach %d tasks", name, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var arns []string
+	in := control.ListTasksInput{ServiceName: name}
+	for {
+		out, err := st.ListTasks(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		arns = append(arns, out.TaskARNs...)
+		if out.NextToken == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	return arns, nil
+}
+
+// signedRequest is a request signed once and replayed: SigV4 accepts the
+// same signature for 15 minutes, so the load generator spends its CPU on
+// sending, not on signing.
+type signedRequest struct {
+	url    string
+	body   []byte
+	header http.Header
+}
+
+func presign(url, target string, body []byte) (*signedRequest, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", target)
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: benchKey, SecretAccessKey: benchSecret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", "us-east-1", time.Now()); err != nil {
+		return nil, err
+	}
+	return &signedRequest{url: url, body: body, header: req.Header}, nil
+}
+
+func (r *signedRequest) do(c *http.Client) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, r.url, bytes.NewReader(r.body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header = r.header.Clone()
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// ProtectResult is the outcome of Protect.
+type ProtectResult struct {
+	Clients, TasksPerCall int
+	Calls                 int
+	Errors                int
+	Elapsed               time.Duration
+	Latency               Latencies
+}
+
+// CallsPerSecond is the throughput.
+func (r ProtectResult) CallsPerSecond() float64 { return float64(r.Calls) / r.Elapsed.Seconds() }
+
+// Protect measures UpdateTaskProtection through the real HTTP server and
+// the durable store: clients goroutines, each owning tasksPerCall tasks,
+// alternately protect and release them for duration.
+func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Duration) (ProtectResult, error) {
+	dir, err := os.MkdirTemp("", "holdfast-bench-")
+	if err != nil {
+		return ProtectResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv, addr, err := startServer(ctx, dir)
+	if err != nil {
+		return ProtectResult{}, err
+	}
+	arns, err := seedService(ctx, srv.Store, "bench", clients*tasksPerCall)
+	if err != nil {
+		return ProtectResult{}, err
+	}
+	url := "http://" + addr + "/"
+	target := "AmazonEC2ContainerServiceV20141113.UpdateTaskProtection"
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxIdleConns: clients * 2}}
+	var mu sync.Mutex
+	var all []time.Duration
+	errs := 0
+	start := time.Now()
+	stop := start.Add(duration)
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		mine := arns[c*tasksPerCall : (c+1)*tasksPerCall]
+		quoted := make([]string, len(mine))
+		for i, a := range mine {
+			quoted[i] = strconv.Quote(a)
+		}
+		list := strings.Join(quoted, ",")
+		on, err := presign(url, target, []byte(`{"cluster":"default","tasks":[`+list+`],"protectionEnabled":true,"expiresInMinutes":60}`))
+		if err != nil {
+			return ProtectResult{}, err
+		}
+		off, err := presign(url, target, []byte(`{"cluster":"default","tasks":[`+list+`],"protectionEnabled":false}`))
+		if err != nil {
+			return ProtectResult{}, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			bad := 0
+			for i := 0; time.Now().Before(stop); i++ {
+				r := on
+				if i%2 == 1 {
+					r = off
+				}
+				t0 := time.Now()
+				code, body, err := r.do(httpc)
+				local = append(local, time.Since(t0))
+				if err != nil || code != 200 || bytes.Contains(body, []byte(`"reason"`)) {
+					bad++
+				}
+			}
+			mu.Lock()
+			all = append(all, local...)
+			errs += bad
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return ProtectResult{Clients: clients, TasksPerCall: tasksPerCall, Calls: len(all), Errors: errs, Elapsed: elapsed, Latency: summarize(all)}, nil
+}
+
+// startServerNoRun opens a control plane on dir (loading the store) without
+// serving.
+func startServerNoRun(dir string) (*server.Server, string, error) {
+	srv, err := server.New(server.Config{
+		DataDir: dir, Listen: "127.0.0.1:0", Region: "us-east-1", AccountID: "000000000000",
+		AccessKeyID: benchKey, SecretAccessKey: benchSecret, HeartbeatTimeout: 24 * time.Hour,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	return srv, "", err
+}
