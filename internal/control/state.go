@@ -11,7 +11,6 @@ package control
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -338,31 +337,9 @@ func (s *Store) Close() {
 }
 
 func (s *Store) load(ctx context.Context) error {
-	kvs, rev, err := s.backend.Range(ctx, "")
+	st, rev, err := loadState(ctx, s.backend)
 	if err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	st := newState()
-	prot := map[string]time.Time{}
-	for _, kv := range kvs {
-		if strings.HasPrefix(kv.Key, pfxProt) {
-			n, err := strconv.ParseInt(string(kv.Value), 10, 64)
-			if err != nil {
-				return fmt.Errorf("load %s: %w", kv.Key, err)
-			}
-			prot[strings.TrimPrefix(kv.Key, pfxProt)] = time.Unix(0, n)
-			continue
-		}
-		if err := decodeInto(st, kv); err != nil {
-			return fmt.Errorf("load %s: %w", kv.Key, err)
-		}
-	}
-	for k, until := range prot {
-		cluster, id, _ := strings.Cut(k, "/")
-		if t := st.tasks[cluster][id]; t != nil && t.LastStatus != domain.StatusStopped {
-			t.Internal.ProtectedUntil = until
-			st.putTask(t)
-		}
+		return err
 	}
 	s.mu.Lock()
 	s.st = st
@@ -373,51 +350,6 @@ func (s *Store) load(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	return nil
-}
-
-func decodeInto(st *state, kv store.KV) error {
-	switch {
-	case strings.HasPrefix(kv.Key, pfxCluster):
-		var c domain.Cluster
-		if err := json.Unmarshal(kv.Value, &c); err != nil {
-			return err
-		}
-		st.clusters[c.ClusterName] = &c
-	case strings.HasPrefix(kv.Key, pfxTaskDef):
-		var td domain.TaskDefinition
-		if err := json.Unmarshal(kv.Value, &td); err != nil {
-			return err
-		}
-		st.putTaskDef(&td)
-	case strings.HasPrefix(kv.Key, pfxService):
-		var sv domain.Service
-		if err := json.Unmarshal(kv.Value, &sv); err != nil {
-			return err
-		}
-		if sv.Internal == nil {
-			return errors.New("service without holdfast section")
-		}
-		st.putService(&sv)
-	case strings.HasPrefix(kv.Key, pfxTask):
-		var t domain.Task
-		if err := json.Unmarshal(kv.Value, &t); err != nil {
-			return err
-		}
-		if t.Internal == nil {
-			return errors.New("task without holdfast section")
-		}
-		st.putTask(&t)
-	case strings.HasPrefix(kv.Key, pfxInstance):
-		var ci domain.ContainerInstance
-		if err := json.Unmarshal(kv.Value, &ci); err != nil {
-			return err
-		}
-		if ci.Internal == nil {
-			return errors.New("instance without holdfast section")
-		}
-		st.putInstance(&ci)
-	}
 	return nil
 }
 

@@ -178,3 +178,10 @@ func CheckOps(ops []Op) error {
 	}
 	return nil
 }
+
+// Scanner is implemented by backends that can stream a prefix without
+// copying it into memory first (a control plane's load at start reads the
+// whole store). fn's kv.Value is valid only during the call.
+type Scanner interface {
+	Scan(ctx context.Context, prefix string, fn func(kv KV) error) (rev int64, err error)
+}

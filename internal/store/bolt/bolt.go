@@ -41,7 +41,7 @@ import (
 
 // ErrFailed is wrapped by every error returned after a commit failed; the
 // Store must be closed and opened again.
-var ErrFailed = errors.New("store/bolt: an earlier commit failed; reopen the store")
+var ErrFailed = errors.New("store/bolt: a commit failed; reopen the store")
 
 // Default values for Options.
 const (
@@ -415,4 +415,29 @@ func encodeRev(rev int64) []byte {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(rev))
 	return b[:]
+}
+
+// Scan implements store.Scanner: it calls fn for every key with prefix, in
+// key order, inside one read transaction; kv.Value points into the mmap and
+// is valid only during the call.
+func (s *Store) Scan(ctx context.Context, prefix string, fn func(kv store.KV) error) (int64, error) {
+	var rev int64
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		if rev, err = decodeRev(tx.Bucket(bucketMeta).Get(keyRev)); err != nil {
+			return err
+		}
+		p := []byte(prefix)
+		c := tx.Bucket(bucketKV).Cursor()
+		for k, v := c.Seek(p); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
+			if len(v) < 8 {
+				return fmt.Errorf("store/bolt: corrupt value for key %q: %d bytes", k, len(v))
+			}
+			if err := fn(store.KV{Key: string(k), Value: v[8:], ModRev: int64(binary.BigEndian.Uint64(v))}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return rev, err
 }
