@@ -75,6 +75,12 @@ func (c *Client) Tasks(ctx context.Context, service string, all bool) error {
 }
 
 func (c *Client) tasks(ctx context.Context, service string, all bool) (*TasksJSON, error) {
+	// ListTasks of an unknown service may just be empty: say it is unknown.
+	s, err := c.describeService(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	service = aws.ToString(s.ServiceName)
 	arns, err := c.serviceTaskARNs(ctx, service, types.DesiredStatusRunning)
 	if err != nil {
 		return nil, err
@@ -168,14 +174,28 @@ type ProtectJSON struct {
 	Failures       []FailureJSON    `json:"failures"`
 }
 
-// ErrProtectFailed is returned (wrapped) by Protect when the API refused
-// protection for some task; the reasons have been printed.
-var ErrProtectFailed = errors.New("protection not updated")
+// ProtectError is returned by Protect when the API refused to update the
+// protection of some tasks (MISSING, TASK_NOT_VALID, DEPLOYMENT_BLOCKED).
+type ProtectError struct {
+	Failures []FailureJSON
+}
+
+func (e *ProtectError) Error() string {
+	lines := make([]string, 0, len(e.Failures))
+	for _, f := range e.Failures {
+		line := fmt.Sprintf("task %s: %s", shortID(f.ARN), f.Reason)
+		if f.Detail != "" {
+			line += " (" + f.Detail + ")"
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "; ")
+}
 
 // Protect enables scale-in protection on tasks (ids or ARNs) for minutes
 // (0: the API's default of 120), or disables it with off. Per-task
 // failures (MISSING, TASK_NOT_VALID, DEPLOYMENT_BLOCKED) are printed and
-// make the result an error wrapping ErrProtectFailed.
+// make the result a *ProtectError.
 func (c *Client) Protect(ctx context.Context, tasks []string, minutes int32, off bool) error {
 	if len(tasks) == 0 {
 		return errors.New("no task given")
@@ -230,13 +250,5 @@ func (c *Client) Protect(ctx context.Context, tasks []string, minutes int32, off
 	if len(doc.Failures) == 0 {
 		return nil
 	}
-	lines := make([]string, 0, len(doc.Failures))
-	for _, f := range doc.Failures {
-		line := fmt.Sprintf("task %s: %s", shortID(f.ARN), f.Reason)
-		if f.Detail != "" {
-			line += " (" + f.Detail + ")"
-		}
-		lines = append(lines, line)
-	}
-	return fmt.Errorf("%w: %s", ErrProtectFailed, strings.Join(lines, "; "))
+	return &ProtectError{Failures: doc.Failures}
 }

@@ -1,0 +1,537 @@
+//go:build linux
+
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/holdfast/holdfast/internal/cli"
+)
+
+// The end-to-end test runs the real binary: `holdfast up` on free loopback
+// ports with a temporary data dir, and each operator command as a process,
+// so exit codes and output are what a person sees.
+
+var (
+	binDir    string
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// holdfastBinary builds cmd/holdfast once per test binary.
+func holdfastBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("go tool not found: %w", err)
+			return
+		}
+		binDir, err = os.MkdirTemp("", "holdfast-cli-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(binDir, "holdfast")
+		out, err := exec.Command(goTool, "build", "-o", binPath, "github.com/holdfast/holdfast/cmd/holdfast").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// cleanEnv is the test's environment without AWS and holdfast settings, so
+// that the commands under test see only what each case gives them.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "HOLDFAST_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+type cluster struct {
+	bin      string
+	dataDir  string
+	endpoint string
+	ecs      *ecs.Client
+	creds    struct{ AccessKeyID, SecretAccessKey string }
+}
+
+// eventually polls cond until it holds; the limit only bounds a hung test.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("gave up waiting for %s; last state: %s", what, last)
+}
+
+func startUp(t *testing.T) *cluster {
+	t.Helper()
+	c := &cluster{bin: holdfastBinary(t), dataDir: t.TempDir()}
+	up := exec.Command(c.bin, "up", "--data-dir", c.dataDir, "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--log-level", "warn")
+	up.Env = cleanEnv()
+	var upErr bytes.Buffer
+	up.Stderr = &upErr
+	stdout, err := up.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	endpoint := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "export AWS_ENDPOINT_URL_ECS="); ok {
+				endpoint <- strings.TrimSpace(v)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		exited <- up.Wait()
+	}()
+	select {
+	case c.endpoint = <-endpoint:
+	case err := <-exited:
+		t.Fatalf("holdfast up exited: %v\n%s", err, upErr.String())
+	case <-time.After(90 * time.Second):
+		_ = up.Process.Kill()
+		t.Fatalf("holdfast up printed no banner\n%s", upErr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(c.dataDir, "credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cr struct {
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+	}
+	if err := json.Unmarshal(b, &cr); err != nil {
+		t.Fatal(err)
+	}
+	c.creds.AccessKeyID, c.creds.SecretAccessKey = cr.AccessKeyID, cr.SecretAccessKey
+	c.ecs = ecs.New(ecs.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(c.endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider(cr.AccessKeyID, cr.SecretAccessKey, ""),
+	})
+	t.Cleanup(func() {
+		c.stopAllTasks(t)
+		_ = up.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = up.Process.Kill()
+			<-exited
+		}
+		killLeftovers(t, c.dataDir)
+	})
+	return c
+}
+
+// stopAllTasks stops every service task through the API (scale to 0,
+// unprotect) and waits until the agent reports them stopped: the agent
+// leaves tasks running when it exits.
+func (c *cluster) stopAllTasks(t *testing.T) {
+	ctx := context.Background()
+	def := aws.String("default")
+	services, err := c.ecs.ListServices(ctx, &ecs.ListServicesInput{Cluster: def})
+	if err != nil {
+		t.Logf("cleanup: ListServices: %v", err)
+		return
+	}
+	for _, s := range services.ServiceArns {
+		if _, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: def, Service: aws.String(s), DesiredCount: aws.Int32(0)}); err != nil {
+			t.Logf("cleanup: UpdateService: %v", err)
+		}
+	}
+	var all []string
+	eventually(t, "all tasks stopped", func() (bool, string) {
+		running, err := c.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: def, DesiredStatus: ecstypes.DesiredStatusRunning})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(running.TaskArns) > 0 {
+			all = append(all, running.TaskArns...)
+			_, _ = c.ecs.UpdateTaskProtection(ctx, &ecs.UpdateTaskProtectionInput{Cluster: def, Tasks: running.TaskArns[:min(10, len(running.TaskArns))], ProtectionEnabled: false})
+			return false, fmt.Sprintf("%d tasks desired RUNNING", len(running.TaskArns))
+		}
+		stopped, err := c.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: def, DesiredStatus: ecstypes.DesiredStatusStopped})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(stopped.TaskArns) == 0 {
+			return true, ""
+		}
+		out, err := c.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: def, Tasks: stopped.TaskArns[:min(100, len(stopped.TaskArns))]})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, tk := range out.Tasks {
+			if aws.ToString(tk.LastStatus) != "STOPPED" {
+				return false, aws.ToString(tk.TaskArn) + " is " + aws.ToString(tk.LastStatus)
+			}
+		}
+		return true, ""
+	})
+}
+
+// killLeftovers kills task processes that the runtime still records as
+// running in dataDir, should stopping them through the API have failed.
+func killLeftovers(t *testing.T, dataDir string) {
+	_ = filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "state.json" {
+			return nil
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(path), "exit.json")); err == nil {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		var st struct {
+			ShimPID int `json:"shimPid"`
+			PID     int `json:"pid"`
+		}
+		if json.Unmarshal(b, &st) != nil {
+			return nil
+		}
+		for _, pid := range []int{st.PID, st.ShimPID} {
+			if pid > 1 && syscall.Kill(pid, 0) == nil {
+				t.Logf("cleanup: killing leftover task process %d", pid)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		return nil
+	})
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs an operator command with credentials from the data dir only.
+func (c *cluster) run(t *testing.T, args ...string) result {
+	t.Helper()
+	args = append(args, "--endpoint", c.endpoint, "--data-dir", c.dataDir)
+	return c.runEnv(t, cleanEnv(), args...)
+}
+
+func (c *cluster) runEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("holdfast %v: %v", args, err)
+	}
+	return r
+}
+
+// ok runs a command that must succeed.
+func (c *cluster) ok(t *testing.T, args ...string) string {
+	t.Helper()
+	r := c.run(t, args...)
+	if r.code != 0 {
+		t.Fatalf("holdfast %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// fails runs a command that must fail with an error containing want.
+func (c *cluster) fails(t *testing.T, want string, args ...string) {
+	t.Helper()
+	r := c.run(t, args...)
+	if r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("holdfast %s: exit %d, want non-zero and %q on stderr\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, want, r.stdout, r.stderr)
+	}
+}
+
+func decode[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("decoding %T: %v\n%s", v, err, s)
+	}
+	if dec.More() {
+		t.Fatalf("more than one JSON document:\n%s", s)
+	}
+	return v
+}
+
+func requireColumns(t *testing.T, table string, cols ...string) {
+	t.Helper()
+	header, _, _ := strings.Cut(table, "\n")
+	for _, col := range cols {
+		if !strings.Contains(header, col) {
+			t.Fatalf("table header %q lacks %q\n%s", header, col, table)
+		}
+	}
+}
+
+func rowOf(t *testing.T, table, id string) string {
+	t.Helper()
+	for _, line := range strings.Split(table, "\n") {
+		if strings.HasPrefix(line, id) {
+			return line
+		}
+	}
+	t.Fatalf("no row for %s in\n%s", id, table)
+	return ""
+}
+
+func TestOperatorCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs holdfast up")
+	}
+	c := startUp(t)
+	ctx := context.Background()
+
+	_, err := c.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String("web"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{
+			Name:       aws.String("app"),
+			Image:      aws.String("busybox"),
+			Essential:  aws.Bool(true),
+			EntryPoint: []string{"/bin/sh", "-c"},
+			Command:    []string{"echo hello-from-task; exec sleep 60"},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ecs.CreateService(ctx, &ecs.CreateServiceInput{
+		Cluster:        aws.String("default"),
+		ServiceName:    aws.String("web"),
+		TaskDefinition: aws.String("web"),
+		DesiredCount:   aws.Int32(2),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// ps: JSON, once both tasks run.
+	var ps cli.PSJSON
+	eventually(t, "2 running tasks in ps", func() (bool, string) {
+		ps = decode[cli.PSJSON](t, c.ok(t, "ps", "--output", "json"))
+		return len(ps.Services) == 1 && ps.Services[0].Running == 2 && ps.Services[0].RolloutState == "COMPLETED", fmt.Sprintf("%+v", ps)
+	})
+	if s := ps.Services[0]; ps.Cluster != "default" || s.Name != "web" || s.Status != "ACTIVE" || s.Desired != 2 || s.Pending != 0 || s.Protected != 0 || s.Deployments != 1 {
+		t.Fatalf("ps: %+v", ps)
+	}
+	table := c.ok(t, "ps")
+	requireColumns(t, table, "SERVICE", "STATUS", "DESIRED", "RUNNING", "PENDING", "PROTECTED", "ROLLOUT")
+	if f := strings.Fields(rowOf(t, table, "web")); len(f) < 7 || f[1] != "ACTIVE" || f[2] != "2" || f[3] != "2" || f[4] != "0" || f[5] != "0" || f[6] != "COMPLETED" {
+		t.Fatalf("ps row: %q", f)
+	}
+
+	// The environment alone works too (no data dir, no --endpoint).
+	env := append(cleanEnv(), "AWS_ENDPOINT_URL_ECS="+c.endpoint, "AWS_ACCESS_KEY_ID="+c.creds.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY="+c.creds.SecretAccessKey, "AWS_REGION=us-east-1")
+	if r := c.runEnv(t, env, "ps", "--data-dir", t.TempDir(), "-o", "json"); r.code != 0 || decode[cli.PSJSON](t, r.stdout).Services[0].Running != 2 {
+		t.Fatalf("ps from the environment: %+v", r)
+	}
+	// No credentials at all: a clear error.
+	if r := c.runEnv(t, cleanEnv(), "ps", "--endpoint", c.endpoint, "--data-dir", t.TempDir()); r.code == 0 || !strings.Contains(r.stderr, "AWS_ACCESS_KEY_ID") {
+		t.Fatalf("ps without credentials: %+v", r)
+	}
+
+	// tasks
+	tasks := decode[cli.TasksJSON](t, c.ok(t, "tasks", "web", "-o", "json"))
+	if len(tasks.Tasks) != 2 {
+		t.Fatalf("tasks: %+v", tasks)
+	}
+	for _, tk := range tasks.Tasks {
+		if tk.LastStatus != "RUNNING" || tk.DesiredStatus != "RUNNING" || tk.Instance == "" || tk.Protected || tk.StartedAt == nil || !strings.HasSuffix(tk.ARN, "/"+tk.ID) {
+			t.Fatalf("task: %+v", tk)
+		}
+	}
+	t1, t2 := tasks.Tasks[0], tasks.Tasks[1]
+	table = c.ok(t, "tasks", "web")
+	requireColumns(t, table, "TASK", "LAST STATUS", "DESIRED", "INSTANCE", "PROTECTED", "TIME LEFT", "STARTED")
+	if row := rowOf(t, table, t1.ID); !strings.Contains(row, " no ") || !strings.Contains(row, t1.Instance) {
+		t.Fatalf("unprotected row: %q", row)
+	}
+
+	// protect (by ARN), then tasks and ps show it.
+	out := c.ok(t, "protect", t1.ARN, "--minutes", "120")
+	if !strings.Contains(out, t1.ID) || !strings.Contains(out, "protected until") {
+		t.Fatalf("protect: %q", out)
+	}
+	table = c.ok(t, "tasks", "web")
+	row := strings.Fields(rowOf(t, table, t1.ID))
+	if len(row) < 6 || row[4] != "yes" || !regexp.MustCompile(`^1h5\dm$`).MatchString(row[5]) {
+		t.Fatalf("protected row: %q\n%s", row, table)
+	}
+	if row := strings.Fields(rowOf(t, table, t2.ID)); row[4] != "no" || row[5] != "-" {
+		t.Fatalf("unprotected row: %q", row)
+	}
+	tasks = decode[cli.TasksJSON](t, c.ok(t, "tasks", "web", "-o", "json"))
+	for _, tk := range tasks.Tasks {
+		if want := tk.ID == t1.ID; tk.Protected != want || (want && (tk.ProtectionExpiresAt == nil || tk.TimeLeftSeconds <= 0 || tk.TimeLeftSeconds > 7200)) {
+			t.Fatalf("task after protect: %+v", tk)
+		}
+	}
+	if p := decode[cli.PSJSON](t, c.ok(t, "ps", "-o", "json")); p.Services[0].Protected != 1 {
+		t.Fatalf("ps protected: %+v", p)
+	}
+	pj := decode[cli.ProtectJSON](t, c.ok(t, "protect", t1.ID, "-o", "json"))
+	if len(pj.ProtectedTasks) != 1 || !pj.ProtectedTasks[0].Protected || pj.ProtectedTasks[0].ExpiresAt == nil || len(pj.Failures) != 0 {
+		t.Fatalf("protect json: %+v", pj)
+	}
+
+	// Failures: the reason or the AWS error, and a non-zero exit.
+	c.fails(t, "MISSING", "protect", "0123456789abcdef0123456789abcdef")
+	c.fails(t, "InvalidParameterException", "protect", t1.ID, "--minutes", "3000")
+	c.fails(t, "ServiceNotFoundException: Service not found.", "events", "nosuch")
+	c.fails(t, "ServiceNotFoundException: Service not found.", "tasks", "nosuch")
+	c.fails(t, "ServiceNotFoundException: Service not found.", "scale", "nosuch", "1")
+	c.fails(t, "ClusterNotFoundException", "ps", "--cluster", "nosuch")
+
+	// logs: a line the task printed, as text, as JSON and followed.
+	if out := c.ok(t, "logs", t1.ID); !strings.Contains(out, "hello-from-task") {
+		t.Fatalf("logs: %q", out)
+	}
+	if lj := decode[cli.LogsJSON](t, c.ok(t, "logs", t1.ARN, "--container", "app", "-o", "json")); lj.Container != "app" || len(lj.Lines) == 0 || lj.Lines[0] != "hello-from-task" {
+		t.Fatalf("logs json: %+v", lj)
+	}
+	c.fails(t, "no logs", "logs", t1.ID, "--container", "nosuch")
+	followLogs(t, c, t1.ID)
+
+	// scale in with one task protected: one stops, the event says why.
+	if out := c.ok(t, "scale", "web", "0"); !strings.Contains(out, "2 -> 0") {
+		t.Fatalf("scale: %q", out)
+	}
+	const reason = "(reason 1 tasks under protection)"
+	eventually(t, "the protection event", func() (bool, string) {
+		ev := decode[cli.EventsJSON](t, c.ok(t, "events", "web", "-o", "json"))
+		return len(ev.Events) > 0 && strings.Contains(ev.Events[0].Message, reason), fmt.Sprintf("%+v", ev)
+	})
+	table = c.ok(t, "events", "web")
+	requireColumns(t, table, "TIME", "MESSAGE")
+	if lines := strings.Split(table, "\n"); len(lines) < 2 || !strings.Contains(lines[1], reason) {
+		t.Fatalf("events table, newest first:\n%s", table)
+	}
+	ev := decode[cli.EventsJSON](t, c.ok(t, "events", "web", "--limit", "1", "-o", "json"))
+	if len(ev.Events) != 1 || ev.Events[0].CreatedAt == nil || ev.Service != "web" {
+		t.Fatalf("events --limit 1: %+v", ev)
+	}
+	eventually(t, "the unprotected task stopped", func() (bool, string) {
+		tj := decode[cli.TasksJSON](t, c.ok(t, "tasks", "web", "-o", "json"))
+		return len(tj.Tasks) == 1 && tj.Tasks[0].ID == t1.ID && tj.Tasks[0].LastStatus == "RUNNING", fmt.Sprintf("%+v", tj)
+	})
+	if tj := decode[cli.TasksJSON](t, c.ok(t, "tasks", "web", "--all", "-o", "json")); len(tj.Tasks) != 2 {
+		t.Fatalf("tasks --all: %+v", tj)
+	}
+
+	// protect --off: the scheduler may now stop the last task.
+	if out := c.ok(t, "protect", t1.ID, "--off"); !strings.Contains(out, "protection off") {
+		t.Fatalf("protect --off: %q", out)
+	}
+	eventually(t, "the released task stopped", func() (bool, string) {
+		p := decode[cli.PSJSON](t, c.ok(t, "ps", "-o", "json"))
+		return p.Services[0].Running == 0 && p.Services[0].Protected == 0 && p.Services[0].Desired == 0, fmt.Sprintf("%+v", p)
+	})
+}
+
+// followLogs runs `logs -f`, waits for the task's line and interrupts it:
+// Ctrl-C ends a follow cleanly.
+func followLogs(t *testing.T, c *cluster, task string) {
+	t.Helper()
+	cmd := exec.Command(c.bin, "logs", "-f", task, "--endpoint", c.endpoint, "--data-dir", c.dataDir)
+	cmd.Env = cleanEnv()
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		found := false
+		for sc.Scan() {
+			if !found && strings.Contains(sc.Text(), "hello-from-task") {
+				found = true
+				seen <- true
+			}
+		}
+		if !found {
+			seen <- false
+		}
+	}()
+	select {
+	case ok := <-seen:
+		if !ok {
+			_ = cmd.Wait()
+			t.Fatalf("logs -f ended without the task's line; stderr: %s", errb.String())
+		}
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("logs -f printed nothing; stderr: %s", errb.String())
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("logs -f after Ctrl-C: %v; stderr: %s", err, errb.String())
+	}
+}
