@@ -61,6 +61,9 @@ type hfEnv struct {
 // 127.0.0.1:0 until the test ends.
 func hfStart(t *testing.T, o hfOpts) *hfEnv {
 	t.Helper()
+	prev := hfT
+	hfT = t
+	t.Cleanup(func() { hfT = prev })
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
@@ -176,10 +179,17 @@ func wantAPIError(t *testing.T, err error, code, msg string, exact bool) {
 	}
 }
 
-func must[T any](t *testing.T, v T, err error) T {
-	t.Helper()
+// hfT is the test that the running hfStart belongs to (these tests do not
+// run in parallel), so that must can fail it: Go cannot pass a call's two
+// results and a *testing.T to one function.
+var hfT *testing.T
+
+// must returns v, failing the current test if err is set. Only for the
+// test's own goroutine.
+func must[T any](v T, err error) T {
 	if err != nil {
-		t.Fatalf("unexpected error: %v", err)
+		hfT.Helper()
+		hfT.Fatalf("unexpected error: %v", err)
 	}
 	return v
 }
@@ -200,13 +210,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func (e *hfEnv) cluster(name string) string {
 	e.t.Helper()
-	out := must(e.t, e.ecs.CreateCluster(e.ctx, &ecs.CreateClusterInput{ClusterName: aws.String(name)}))
+	out := must(e.ecs.CreateCluster(e.ctx, &ecs.CreateClusterInput{ClusterName: aws.String(name)}))
 	return aws.ToString(out.Cluster.ClusterArn)
 }
 
 func (e *hfEnv) taskDef(family string) string {
 	e.t.Helper()
-	out := must(e.t, e.ecs.RegisterTaskDefinition(e.ctx, &ecs.RegisterTaskDefinitionInput{
+	out := must(e.ecs.RegisterTaskDefinition(e.ctx, &ecs.RegisterTaskDefinitionInput{
 		Family: aws.String(family),
 		ContainerDefinitions: []types.ContainerDefinition{{
 			Name: aws.String("app"), Image: aws.String("busybox"), Essential: aws.Bool(true),
@@ -220,7 +230,7 @@ func (e *hfEnv) taskDef(family string) string {
 // agent, and returns its ARN.
 func (e *hfEnv) instance(cluster, az string) string {
 	e.t.Helper()
-	out := must(e.t, e.ecs.RegisterContainerInstance(e.ctx, &ecs.RegisterContainerInstanceInput{
+	out := must(e.ecs.RegisterContainerInstance(e.ctx, &ecs.RegisterContainerInstanceInput{
 		Cluster:    aws.String(cluster),
 		Attributes: []types.Attribute{{Name: aws.String("availability-zone"), Value: aws.String(az)}},
 	}))
@@ -229,7 +239,7 @@ func (e *hfEnv) instance(cluster, az string) string {
 
 func (e *hfEnv) service(cluster, name, td string, desired int32) *types.Service {
 	e.t.Helper()
-	out := must(e.t, e.ecs.CreateService(e.ctx, &ecs.CreateServiceInput{
+	out := must(e.ecs.CreateService(e.ctx, &ecs.CreateServiceInput{
 		Cluster: aws.String(cluster), ServiceName: aws.String(name),
 		TaskDefinition: aws.String(td), DesiredCount: aws.Int32(desired),
 	}))
@@ -238,7 +248,7 @@ func (e *hfEnv) service(cluster, name, td string, desired int32) *types.Service 
 
 func (e *hfEnv) describeService(cluster, name string) types.Service {
 	e.t.Helper()
-	out := must(e.t, e.ecs.DescribeServices(e.ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{name}}))
+	out := must(e.ecs.DescribeServices(e.ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{name}}))
 	if len(out.Services) != 1 {
 		e.t.Fatalf("service %s: %+v", name, out.Failures)
 	}
@@ -249,7 +259,7 @@ func (e *hfEnv) listTasks(in *ecs.ListTasksInput) []string {
 	e.t.Helper()
 	var all []string
 	for {
-		out := must(e.t, e.ecs.ListTasks(e.ctx, in))
+		out := must(e.ecs.ListTasks(e.ctx, in))
 		all = append(all, out.TaskArns...)
 		if out.NextToken == nil {
 			return all
@@ -278,7 +288,7 @@ func (e *hfEnv) waitServiceTasks(cluster, name string, n int) []string {
 
 func (e *hfEnv) task(cluster, arn string) types.Task {
 	e.t.Helper()
-	out := must(e.t, e.ecs.DescribeTasks(e.ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{arn}}))
+	out := must(e.ecs.DescribeTasks(e.ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{arn}}))
 	if len(out.Tasks) != 1 {
 		e.t.Fatalf("task %s: %+v", arn, out.Failures)
 	}
@@ -288,7 +298,7 @@ func (e *hfEnv) task(cluster, arn string) types.Task {
 // report sends SubmitTaskStateChange for a task, acting as its agent.
 func (e *hfEnv) report(cluster, arn, status string) {
 	e.t.Helper()
-	must(e.t, e.ecs.SubmitTaskStateChange(e.ctx, &ecs.SubmitTaskStateChangeInput{
+	must(e.ecs.SubmitTaskStateChange(e.ctx, &ecs.SubmitTaskStateChangeInput{
 		Cluster: aws.String(cluster), Task: aws.String(arn), Status: aws.String(status),
 	}))
 }
@@ -310,14 +320,14 @@ func (e *hfEnv) poll(cluster, instanceARN string) control.PollOutput {
 
 func (e *hfEnv) protect(cluster string, enable bool, minutes *int32, tasks ...string) *ecs.UpdateTaskProtectionOutput {
 	e.t.Helper()
-	return must(e.t, e.ecs.UpdateTaskProtection(e.ctx, &ecs.UpdateTaskProtectionInput{
+	return must(e.ecs.UpdateTaskProtection(e.ctx, &ecs.UpdateTaskProtectionInput{
 		Cluster: aws.String(cluster), Tasks: tasks, ProtectionEnabled: enable, ExpiresInMinutes: minutes,
 	}))
 }
 
 func (e *hfEnv) getProtection(cluster string, tasks ...string) *ecs.GetTaskProtectionOutput {
 	e.t.Helper()
-	return must(e.t, e.ecs.GetTaskProtection(e.ctx, &ecs.GetTaskProtectionInput{Cluster: aws.String(cluster), Tasks: tasks}))
+	return must(e.ecs.GetTaskProtection(e.ctx, &ecs.GetTaskProtectionInput{Cluster: aws.String(cluster), Tasks: tasks}))
 }
 
 // reconcileLog records the controller's plans.
@@ -353,3 +363,37 @@ func (l *reconcileLog) since(from int, key string, match func(scheduler.Plan) bo
 }
 
 func shortID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
+
+// waitSteady waits until the service reports a steady state with its
+// PRIMARY deployment COMPLETED (the controller is quiet after that).
+func (e *hfEnv) waitSteady(cluster, name string) {
+	e.t.Helper()
+	eventually(e.t, name+" steady", func() bool {
+		sv := e.describeService(cluster, name)
+		return len(sv.Deployments) == 1 && sv.Deployments[0].RolloutState == types.DeploymentRolloutStateCompleted &&
+			len(sv.Events) > 0 && strings.HasSuffix(aws.ToString(sv.Events[0].Message), "has reached a steady state.")
+	})
+}
+
+// serviceDigest is what a failed request must not change.
+func serviceDigest(sv types.Service) string {
+	type dep struct {
+		ID, Status, TD, Rollout string
+		Desired                 int32
+	}
+	d := struct {
+		Status, TD     string
+		Desired        int32
+		MaxPct, MinPct int32
+		Deps           []dep
+		Events         int
+	}{Status: aws.ToString(sv.Status), TD: aws.ToString(sv.TaskDefinition), Desired: sv.DesiredCount, Events: len(sv.Events)}
+	if dc := sv.DeploymentConfiguration; dc != nil {
+		d.MaxPct, d.MinPct = aws.ToInt32(dc.MaximumPercent), aws.ToInt32(dc.MinimumHealthyPercent)
+	}
+	for _, x := range sv.Deployments {
+		d.Deps = append(d.Deps, dep{aws.ToString(x.Id), aws.ToString(x.Status), aws.ToString(x.TaskDefinition), string(x.RolloutState), x.DesiredCount})
+	}
+	b, _ := json.Marshal(d)
+	return string(b)
+}
