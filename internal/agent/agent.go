@@ -82,9 +82,12 @@ type Agent struct {
 	byRuntime   map[string]containerRef
 	byEndpoint  map[string]containerRef
 	polledOnce  bool
-	reportWake  chan struct{}
-	ready       chan struct{}
-	readyOnce   sync.Once
+	// monitors holds the runtime ids of the containers whose health check
+	// is being run (see health.go).
+	monitors   map[string]bool
+	reportWake chan struct{}
+	ready      chan struct{}
+	readyOnce  sync.Once
 }
 
 type containerRef struct {
@@ -124,6 +127,10 @@ type localContainer struct {
 	PID         int           `json:"pid,omitempty"`
 	StartedAt   time.Time     `json:"startedAt,omitzero"`
 	FinishedAt  time.Time     `json:"finishedAt,omitzero"`
+	// HealthStatus is the result of the container's health check
+	// (HEALTHY, UNHEALTHY; "" or UNKNOWN before the first verdict, and
+	// for containers without one).
+	HealthStatus string `json:"healthStatus,omitempty"`
 }
 
 // New prepares an agent: it opens the runtime, loads its records and
@@ -168,7 +175,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.taskEP = endpoint.New(endpoint.Config{
 		Cluster:     cfg.Cluster,
-		ECS:         a.ecs,
+		ECS:         newEndpointECS(cfg, creds),
 		State:       lookup{a},
 		CallTimeout: cfg.CallTimeout,
 		Logger:      cfg.Logger.With("part", "endpoint"),
@@ -294,6 +301,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.rt.Close()
 	go a.exitLoop(ctx)
 	go a.reportLoop(ctx)
+	// Health checks of adopted tasks resume where they were.
+	a.mu.Lock()
+	var live []string
+	for id, lt := range a.tasks {
+		if lt.KnownStatus == domain.StatusRunning {
+			live = append(live, id)
+		}
+	}
+	a.mu.Unlock()
+	for _, id := range live {
+		a.startHealthChecks(ctx, id)
+	}
 	backoff := newBackoff()
 	for ctx.Err() == nil {
 		if err := a.register(ctx); err != nil {
@@ -507,9 +526,8 @@ func (a *Agent) startTask(ctx context.Context, id string) {
 			a.failStart(id, "CannotStartContainerError: container "+cd.Name+" has no entryPoint or command (the process runtime does not read images)")
 			return
 		}
-		dir := cd.WorkingDirectory
-		if dir == "" {
-			dir = filepath.Join(a.cfg.DataDir, "work", id, cd.Name)
+		dir := a.containerDir(id, cd)
+		if cd.WorkingDirectory == "" {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				a.failStart(id, err.Error())
 				return
@@ -537,9 +555,9 @@ func (a *Agent) startTask(ctx context.Context, id string) {
 		a.mu.Unlock()
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	lt = a.tasks[id]
 	if lt == nil {
+		a.mu.Unlock()
 		return
 	}
 	if lt.KnownStatus == domain.StatusPending {
@@ -550,6 +568,8 @@ func (a *Agent) startTask(ctx context.Context, id string) {
 		a.stopLocked(lt)
 	}
 	a.markDirty(lt)
+	a.mu.Unlock()
+	a.startHealthChecks(ctx, id)
 }
 
 func (a *Agent) failStart(id, reason string) {
@@ -716,40 +736,43 @@ func (a *Agent) report(ctx context.Context, t localTask) error {
 	if t.KnownStatus == domain.StatusPending {
 		return nil
 	}
-	in := &ecs.SubmitTaskStateChangeInput{
-		Cluster: aws.String(a.cfg.Cluster),
-		Task:    aws.String(t.ARN),
-		Status:  aws.String(t.KnownStatus),
+	// The report goes to ECS's SubmitTaskStateChange through the raw signed
+	// client, with holdfast's extension: containers[].healthStatus (the SDK's
+	// ContainerStateChange has no such member). See docs/architecture.md.
+	in := control.SubmitTaskStateChangeInput{
+		Cluster: a.cfg.Cluster,
+		Task:    t.ARN,
+		Status:  t.KnownStatus,
 	}
 	if t.StopReason != "" && t.KnownStatus == domain.StatusStopped {
-		in.Reason = aws.String(t.StopReason)
+		in.Reason = t.StopReason
 	}
 	if !t.StoppedAt.IsZero() {
-		in.ExecutionStoppedAt = aws.Time(t.StoppedAt)
+		in.ExecutionStoppedAt = domain.TimePtr(t.StoppedAt)
 	}
 	if !t.StartedAt.IsZero() {
-		in.PullStartedAt = aws.Time(t.CreatedAt)
-		in.PullStoppedAt = aws.Time(t.CreatedAt)
+		in.PullStartedAt = domain.TimePtr(t.CreatedAt)
+		in.PullStoppedAt = domain.TimePtr(t.CreatedAt)
 	}
 	for _, c := range t.Containers {
-		cs := ecstypes.ContainerStateChange{
-			ContainerName: aws.String(c.Name),
-			Status:        aws.String(c.Status),
-			RuntimeId:     aws.String(c.RuntimeID),
+		cs := control.ContainerStateChange{
+			ContainerName: c.Name,
+			Status:        c.Status,
+			RuntimeID:     c.RuntimeID,
+			ExitCode:      c.ExitCode,
+			Reason:        c.Reason,
 		}
-		if c.ExitCode != nil {
-			cs.ExitCode = aws.Int32(int32(*c.ExitCode))
-		}
-		if c.Reason != "" {
-			cs.Reason = aws.String(c.Reason)
+		if c.Status == domain.StatusRunning && c.HealthStatus != "" {
+			cs.HealthStatus = c.HealthStatus
 		}
 		in.Containers = append(in.Containers, cs)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := a.ecs.SubmitTaskStateChange(rctx, in); err != nil {
-		var ae interface{ ErrorCode() string }
-		if errors.As(err, &ae) && ae.ErrorCode() == "InvalidParameterException" {
+	var ack control.AckOutput
+	if err := a.raw.call(rctx, control.SubmitTaskStateChangeTarget, in, &ack); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Type == "InvalidParameterException" {
 			// The control plane no longer knows this task: nothing to report.
 			a.log.Warn("control plane rejected a status report; dropping it", "task", t.ID, "err", err)
 		} else {

@@ -17,6 +17,12 @@ import (
 // PollTarget is the X-Amz-Target of the agent's long poll.
 const PollTarget = "HoldfastAgentV1.Poll"
 
+// SubmitTaskStateChangeTarget is the X-Amz-Target of ECS's
+// SubmitTaskStateChange, which holdfast's agent calls with its raw signed
+// client so that it can send the containers' healthStatus (a holdfast
+// extension of ContainerStateChange; SDK callers simply do not send it).
+const SubmitTaskStateChangeTarget = "AmazonEC2ContainerServiceV20141113.SubmitTaskStateChange"
+
 // PollInput is the agent's long-poll request.
 type PollInput struct {
 	Cluster              string `json:"cluster"`
@@ -125,6 +131,9 @@ type ContainerStateChange struct {
 	ExitCode      *int   `json:"exitCode"`
 	Reason        string `json:"reason"`
 	Status        string `json:"status"`
+	// HealthStatus is holdfast's extension: the container's health check
+	// result (HEALTHY, UNHEALTHY or UNKNOWN); "" = unchanged.
+	HealthStatus string `json:"healthStatus,omitempty"`
 }
 
 // SubmitTaskStateChangeInput is SubmitTaskStateChangeRequest.
@@ -153,6 +162,13 @@ func (s *Store) SubmitTaskStateChange(ctx context.Context, in SubmitTaskStateCha
 	}
 	if _, ok := domain.LifecycleOrder[in.Status]; !ok && in.Status != "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Invalid task status: %s", in.Status)
+	}
+	for _, cc := range in.Containers {
+		switch cc.HealthStatus {
+		case "", domain.Healthy, domain.Unhealthy, domain.Unknown:
+		default:
+			return nil, domain.Errorf(domain.KindInvalidParameter, "Invalid container health status: %s", cc.HealthStatus)
+		}
 	}
 	cluster, id, err := taskRef(in.Cluster, in.Task)
 	if err != nil {
@@ -186,8 +202,13 @@ func (s *Store) SubmitTaskStateChange(ctx context.Context, in SubmitTaskStateCha
 				if cc.RuntimeID != "" {
 					c.RuntimeID = cc.RuntimeID
 				}
+				if cc.HealthStatus != "" {
+					c.HealthStatus = cc.HealthStatus
+				}
 			}
 		}
+		wasHealthy := v.HealthStatus == domain.Healthy
+		v.HealthStatus = taskHealth(tx, v)
 		if in.PullStartedAt != nil {
 			v.PullStartedAt = in.PullStartedAt
 		}
@@ -204,6 +225,11 @@ func (s *Store) SubmitTaskStateChange(ctx context.Context, in SubmitTaskStateCha
 			case domain.StatusRunning:
 				v.StartedAt = domain.TimePtr(now)
 				v.Connectivity = "CONNECTED"
+				if !hasHealthCheck(tx, v) {
+					// Without a health check a task that runs counts as a
+					// success for the circuit breaker.
+					resetFailedTasks(tx, v)
+				}
 			case domain.StatusStopped:
 				if v.DesiredStatus != domain.StatusStopped {
 					// It stopped by itself.
@@ -222,6 +248,9 @@ func (s *Store) SubmitTaskStateChange(ctx context.Context, in SubmitTaskStateCha
 				markStopped(v, now)
 			}
 		}
+		if !wasHealthy && v.HealthStatus == domain.Healthy && v.LastStatus == domain.StatusRunning {
+			resetFailedTasks(tx, v)
+		}
 		tx.PutTask(v)
 		return nil
 	})
@@ -229,6 +258,47 @@ func (s *Store) SubmitTaskStateChange(ctx context.Context, in SubmitTaskStateCha
 		return nil, err
 	}
 	return &AckOutput{Acknowledgment: "ACK"}, nil
+}
+
+// taskHealth derives a task's healthStatus from its containers' (see
+// domain.TaskHealth).
+func taskHealth(tx *Tx, t *domain.Task) string {
+	td, err := resolveTaskDef(tx.st, t.TaskDefinitionARN)
+	if err != nil {
+		return t.HealthStatus
+	}
+	cs := make([]domain.ContainerHealth, len(t.Containers))
+	for i, c := range t.Containers {
+		cs[i] = domain.ContainerHealth{Name: c.Name, Status: c.HealthStatus}
+	}
+	return domain.TaskHealth(td, cs)
+}
+
+func hasHealthCheck(tx *Tx, t *domain.Task) bool {
+	td, err := resolveTaskDef(tx.st, t.TaskDefinitionARN)
+	return err == nil && td.HasHealthCheck()
+}
+
+// resetFailedTasks zeroes the failedTasks count of t's deployment: ECS
+// counts consecutive failures, and a task that runs (and is HEALTHY, with a
+// health check) resets the count. It also ends start throttling.
+func resetFailedTasks(tx *Tx, t *domain.Task) {
+	if t.Internal.ServiceName == "" {
+		return
+	}
+	sv := tx.Service(t.Internal.ClusterName, t.Internal.ServiceName)
+	if sv == nil {
+		return
+	}
+	for i := range sv.Deployments {
+		d := &sv.Deployments[i]
+		if d.ID == t.StartedBy && d.FailedTasks > 0 {
+			v := cloneService(sv)
+			v.Deployments[i].FailedTasks = 0
+			tx.PutService(v)
+			return
+		}
+	}
 }
 
 // countFailedStart feeds the deployment circuit breaker.
@@ -244,6 +314,7 @@ func countFailedStart(tx *Tx, t *domain.Task) {
 	for i := range v.Deployments {
 		if v.Deployments[i].ID == t.StartedBy {
 			v.Deployments[i].FailedTasks++
+			v.Internal.LastFailedStart = tx.Now()
 		}
 	}
 	tx.PutService(v)

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -167,6 +168,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) {
 		}
 		in := buildInput(tx, sv)
 		plan = scheduler.Reconcile(in)
+		throttleStarts(sv, &plan, in.Now)
 		ran = true
 		return c.applyPlan(tx, sv, plan)
 	})
@@ -276,7 +278,16 @@ func (c *Controller) applyPlan(tx *Tx, sv *domain.Service, plan scheduler.Plan) 
 	nv := cloneService(sv)
 	cl := tx.Cluster(cluster)
 
-	var started, stopped []string
+	// Tasks reported UNHEALTHY before this plan: a start alongside them is a
+	// replacement ("Amazon ECS replaced N tasks due to an unhealthy status.").
+	unhealthy := 0
+	for id := range tx.st.byService[svcKey(cluster, sv.ServiceName)] {
+		if t := tx.Task(cluster, id); t != nil && t.DesiredStatus == domain.StatusRunning &&
+			t.LastStatus == domain.StatusRunning && t.HealthStatus == domain.Unhealthy {
+			unhealthy++
+		}
+	}
+	var started, stopped, failedHealth []string
 	for _, p := range plan.Start {
 		d := findDeployment(nv, p.DeploymentID)
 		ci := tx.Instance(cluster, p.Instance)
@@ -299,6 +310,19 @@ func (c *Controller) applyPlan(tx *Tx, sv *domain.Service, plan scheduler.Plan) 
 		if t == nil || t.DesiredStatus == domain.StatusStopped {
 			continue
 		}
+		if st.Cause == scheduler.StopUnhealthy {
+			// Protection covers scale-in and deployments only: an UNHEALTHY
+			// task is replaced whether or not it is protected.
+			stopTask(tx, t, domain.StopServiceSchedulerInitiated, StoppedReasonUnhealthy)
+			stopped = append(stopped, st.TaskID)
+			failedHealth = append(failedHealth, st.TaskID)
+			if d := findDeployment(nv, t.StartedBy); d != nil && d.Status == domain.Primary && d.RolloutState == domain.RolloutInProgress {
+				// The circuit breaker's second stage: health check failures
+				// of the deployment being rolled out count as failed tasks.
+				d.FailedTasks++
+			}
+			continue
+		}
 		if t.Protected(now) {
 			// The reconciler never asks for this; refuse it here too.
 			c.s.log.Error("scheduler asked to stop a protected task; refused", "task", st.TaskID)
@@ -315,9 +339,15 @@ func (c *Controller) applyPlan(tx *Tx, sv *domain.Service, plan scheduler.Plan) 
 				continue
 			}
 			msg = scheduler.StartedMessage(sv.ServiceName, started)
+			if n := min(unhealthy, len(started)); n > 0 {
+				msg += " Amazon ECS replaced " + strconv.Itoa(n) + " tasks due to an unhealthy status."
+			}
 		case scheduler.EventTasksStopped:
 			if len(stopped) == 0 {
 				continue
+			}
+			for _, id := range failedHealth {
+				addEvent(nv, FailedHealthChecksMessage(sv.ServiceName, id), now)
 			}
 			msg = scheduler.StoppedMessage(sv.ServiceName, stopped)
 		}
@@ -366,6 +396,71 @@ func (c *Controller) applyPlan(tx *Tx, sv *domain.Service, plan scheduler.Plan) 
 		tx.PutService(nv)
 	}
 	return nil
+}
+
+// StoppedReasonUnhealthy is ECS's stoppedReason for a task the service
+// scheduler replaced because its container health checks failed.
+const StoppedReasonUnhealthy = "Task failed container health checks"
+
+// FailedHealthChecksMessage is ECS's "(service NAME) (task ID) failed
+// container health checks." event.
+func FailedHealthChecksMessage(service, taskID string) string {
+	return "(service " + service + ") (task " + taskID + ") failed container health checks."
+}
+
+// UnableToStartMessage is ECS's throttling event "(service NAME) is unable
+// to consistently start tasks successfully."
+func UnableToStartMessage(service string) string {
+	return "(service " + service + ") is unable to consistently start tasks successfully."
+}
+
+// Start throttling (ECS's "service throttle logic"): once a deployment has
+// had throttleAfter consecutive tasks fail to start, its next start waits
+// throttleBase after the last failure, doubling with every further failure
+// up to throttleMax. A task that runs (or a new deployment) resets the count.
+const (
+	throttleAfter = 3
+	throttleBase  = 10 * time.Second
+	throttleMax   = 15 * time.Minute
+	causeThrottle = "start-throttled"
+)
+
+func throttleDelay(failed int) time.Duration {
+	d := throttleBase
+	for i := throttleAfter; i < failed && d < throttleMax; i++ {
+		d *= 2
+	}
+	return min(d, throttleMax)
+}
+
+// throttleStarts holds back the plan's starts while the deployment they
+// belong to is throttled, reports it once (six-hourly while it lasts), and
+// asks for a recheck when the wait is over.
+func throttleStarts(sv *domain.Service, plan *scheduler.Plan, now time.Time) {
+	if len(plan.Start) == 0 || plan.Rollback != nil {
+		return
+	}
+	d := findDeployment(sv, plan.Start[0].DeploymentID)
+	if d == nil || d.FailedTasks < throttleAfter || sv.Internal.LastFailedStart.IsZero() {
+		return
+	}
+	wait := sv.Internal.LastFailedStart.Add(throttleDelay(d.FailedTasks)).Sub(now)
+	if wait <= 0 {
+		return
+	}
+	plan.Start = nil
+	if plan.RequeueAfter == 0 || wait < plan.RequeueAfter {
+		plan.RequeueAfter = wait
+	}
+	if plan.EventMemory == nil {
+		plan.EventMemory = scheduler.EventMemory{}
+	}
+	if last, ok := sv.Internal.EventMemory[causeThrottle]; ok && now.Sub(last) < scheduler.EventRepeat {
+		plan.EventMemory[causeThrottle] = last
+		return
+	}
+	plan.EventMemory[causeThrottle] = now
+	plan.Events = append(plan.Events, scheduler.Event{Cause: causeThrottle, Message: UnableToStartMessage(sv.ServiceName), Kind: -1})
 }
 
 func serviceChanged(a, b *domain.Service) bool {
