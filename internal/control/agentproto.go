@@ -106,6 +106,7 @@ func (s *Store) Poll(ctx context.Context, in PollInput) (*PollOutput, error) {
 		case <-t.C:
 		case <-ctx.Done():
 		case <-s.closed:
+		case <-s.draining:
 		}
 		t.Stop()
 	}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdfast/holdfast/internal/clock"
@@ -297,10 +298,21 @@ type Store struct {
 	polling  map[string]int
 
 	reqs chan *request
+	// failed is set by a failed commit; see commit.
+	failed atomic.Pointer[failure]
 	// onChange is called (outside locks) after every durable commit.
 	onChange []func(changeSet)
 	closed   chan struct{}
 	loopDone chan struct{}
+	// draining is closed by BeginShutdown: long polls answer at once.
+	draining     chan struct{}
+	drainingOnce sync.Once
+}
+
+// BeginShutdown makes open and future long polls answer at once, so that
+// an HTTP server shutdown does not wait for them.
+func (s *Store) BeginShutdown() {
+	s.drainingOnce.Do(func() { close(s.draining) })
 }
 
 // Open loads every object from the backend and starts the apply loop.
@@ -318,6 +330,7 @@ func Open(backend store.Backend, clk clock.Clock, part domain.Partition, log *sl
 		reqs:     make(chan *request, 1024),
 		closed:   make(chan struct{}),
 		loopDone: make(chan struct{}),
+		draining: make(chan struct{}),
 	}
 	if err := s.load(context.Background()); err != nil {
 		return nil, err
@@ -386,8 +399,33 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 
 const maxBatch = 512
 
+// prepared is a batch whose mutations ran and were applied in memory,
+// waiting for its store transaction.
+type prepared struct {
+	batch []*request
+	errs  []error
+	ops   []store.Op
+	cs    changeSet
+}
+
+// loop runs mutations in batches and hands each batch's writes to the
+// committer. While one batch is being made durable the next one is already
+// prepared, so the disk never waits for the CPU; answers still go out only
+// after their own batch is durable, in batch order.
 func (s *Store) loop() {
-	defer close(s.loopDone)
+	commits := make(chan *prepared, 1)
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		for p := range commits {
+			s.commit(p)
+		}
+	}()
+	defer func() {
+		close(commits)
+		<-committed
+		close(s.loopDone)
+	}()
 	for {
 		var first *request
 		select {
@@ -405,15 +443,25 @@ func (s *Store) loop() {
 				break drain
 			}
 		}
-		s.runBatch(batch)
+		commits <- s.prepare(batch)
 	}
 }
 
-func (s *Store) runBatch(batch []*request) {
-	var ops []store.Op
+// prepare runs a batch's mutations against the in-memory state and
+// collects their writes.
+func (s *Store) prepare(batch []*request) *prepared {
+	p := &prepared{
+		batch: batch,
+		errs:  make([]error, len(batch)),
+		cs:    changeSet{services: map[string]bool{}, instances: map[string]bool{}, clusters: map[string]bool{}},
+	}
+	if err := s.failure(); err != nil {
+		for i := range p.errs {
+			p.errs[i] = err
+		}
+		return p
+	}
 	opIndex := map[string]int{}
-	errs := make([]error, len(batch))
-	cs := changeSet{services: map[string]bool{}, instances: map[string]bool{}, clusters: map[string]bool{}}
 	now := s.clock.Now()
 	for i, r := range batch {
 		tx := &Tx{now: now}
@@ -422,7 +470,7 @@ func (s *Store) runBatch(batch []*request) {
 		err := safeRun(r.fn, tx)
 		s.mu.RUnlock()
 		if err != nil {
-			errs[i] = err
+			p.errs[i] = err
 			continue
 		}
 		if len(tx.writes) == 0 {
@@ -430,7 +478,7 @@ func (s *Store) runBatch(batch []*request) {
 		}
 		encoded, err := encodeWrites(tx.writes)
 		if err != nil {
-			errs[i] = err
+			p.errs[i] = err
 			continue
 		}
 		// One store transaction may name a key only once, but requests
@@ -438,32 +486,46 @@ func (s *Store) runBatch(batch []*request) {
 		// write the same key: the later write replaces the earlier op.
 		for _, op := range encoded {
 			if j, ok := opIndex[op.Key]; ok {
-				ops[j] = op
+				p.ops[j] = op
 				continue
 			}
-			opIndex[op.Key] = len(ops)
-			ops = append(ops, op)
+			opIndex[op.Key] = len(p.ops)
+			p.ops = append(p.ops, op)
 		}
 		s.mu.Lock()
-		s.apply(tx.writes, cs)
+		s.apply(tx.writes, p.cs)
 		s.mu.Unlock()
 	}
-	if len(ops) > 0 {
-		rev, err := s.backend.Txn(context.Background(), ops)
-		if err != nil {
-			s.log.Error("store commit failed; reloading state", "err", err)
-			if lerr := s.load(context.Background()); lerr != nil {
-				s.log.Error("reload after failed commit failed", "err", lerr)
+	return p
+}
+
+// commit makes a prepared batch durable, then answers its requests and
+// announces its changes. A failed commit stops the control plane: memory
+// may now be ahead of the disk, so every later mutation fails too (the
+// store backend refuses writes after a failed fsync as well) and /healthz
+// reports it; a restart reloads the state from the store.
+func (s *Store) commit(p *prepared) {
+	if len(p.ops) > 0 {
+		err := s.failure()
+		var rev int64
+		if err == nil {
+			rev, err = s.backend.Txn(context.Background(), p.ops)
+			if err != nil {
+				s.log.Error("store commit failed; the control plane refuses writes until it is restarted", "err", err)
+				s.failed.Store(&failure{err: domain.Errorf(domain.KindInternal, "store commit failed: %v", err)})
+				err = s.failure()
 			}
-			for i := range errs {
-				if errs[i] == nil {
-					errs[i] = domain.Errorf(domain.KindInternal, "store commit failed: %v", err)
+		}
+		if err != nil {
+			for i := range p.errs {
+				if p.errs[i] == nil {
+					p.errs[i] = err
 				}
 			}
 		} else {
 			s.mu.Lock()
 			s.rev = rev
-			for id := range cs.instances {
+			for id := range p.cs.instances {
 				s.instRev[id] = rev
 				if ch := s.instWait[id]; ch != nil {
 					close(ch)
@@ -473,15 +535,29 @@ func (s *Store) runBatch(batch []*request) {
 			s.mu.Unlock()
 		}
 	}
-	for i, r := range batch {
-		r.done <- errs[i]
+	for i, r := range p.batch {
+		r.done <- p.errs[i]
 	}
-	if len(cs.services)+len(cs.instances)+len(cs.clusters) > 0 {
+	if s.failure() == nil && len(p.cs.services)+len(p.cs.instances)+len(p.cs.clusters) > 0 {
 		for _, f := range s.onChange {
-			f(cs)
+			f(p.cs)
 		}
 	}
 }
+
+type failure struct{ err error }
+
+// failure returns the error that stopped the control plane, or nil.
+func (s *Store) failure() error {
+	if f := s.failed.Load(); f != nil {
+		return f.err
+	}
+	return nil
+}
+
+// Err reports whether the control plane can still write (nil) or was
+// stopped by a failed commit.
+func (s *Store) Err() error { return s.failure() }
 
 func safeRun(fn func(*Tx) error, tx *Tx) (err error) {
 	defer func() {

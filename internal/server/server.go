@@ -101,6 +101,10 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.Store.Err(); err != nil {
+		http.Error(w, "control plane stopped: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	if !s.ready.Load() || (s.ExtraReady != nil && !s.ExtraReady()) {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
@@ -148,6 +152,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	s.ready.Store(false)
+	s.Store.BeginShutdown()
 	shutCtx, c2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer c2()
 	_ = s.http.Shutdown(shutCtx)
