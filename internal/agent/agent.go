@@ -673,9 +673,14 @@ func (a *Agent) onExit(e runtime.Exit) {
 			lt.StopReason = "Essential container in task exited"
 		}
 	}
-	a.stopLocked(lt)
+	// A non-essential container may exit and the task goes on; an
+	// essential one (or a stop already under way) stops the rest.
+	if lt.DesiredStatus == domain.StatusStopped {
+		a.stopLocked(lt)
+	}
 	a.finishIfDone(lt)
-	a.save(lt)
+	// Report the container's exit even while the task goes on.
+	a.markDirty(lt)
 }
 
 func (a *Agent) markDirty(lt *localTask) {
