@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/holdfast/holdfast/examples/internal/democtl"
 	"log/slog"
 	"net"
 	"net/http"
@@ -357,7 +358,7 @@ func TestKilledWorkerProtectionExpires(t *testing.T) {
 
 	acquireAt := h.clk.Now() // the fake clock does not move until we advance it
 	const service = "killed-worker"
-	if err := deploy(ctx, h.ecs, "default", service, []string{
+	if err := democtl.Deploy(ctx, h.ecs, "default", service, []string{
 		"REDIS_URL=" + redisURL, "DEMO_LOG=" + logPath, "PID_FILE=" + pidPath, "PROTECTION_MINUTES=1",
 	}, []string{"/bin/sh", "-c", `"$0" worker; echo worker exited >>"$DEMO_LOG"; while :; do sleep 1; done`, qc}); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/holdfast/holdfast/examples/internal/democtl"
 	"io"
 	"log/slog"
 	"os"
@@ -53,7 +54,7 @@ func main() {
 	case "ping":
 		err = newRedis().Ping(context.Background()).Err()
 	case "ctl":
-		err = runCtl(args)
+		err = democtl.Run(args)
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/holdfast/holdfast/examples/internal/democtl"
 	"io"
 	"log/slog"
 	"net/http"
@@ -55,7 +56,7 @@ func main() {
 	case "client":
 		err = client(args)
 	case "ctl":
-		err = runCtl(args)
+		err = democtl.Run(args)
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

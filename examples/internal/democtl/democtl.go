@@ -1,11 +1,8 @@
-package main
-
-// ctl: the few ECS API calls the demo script makes, so that the demo needs
-// neither the AWS CLI nor jq. Everything here is plain aws-sdk-go-v2 against
-// the ECS API, so it works against Amazon ECS as well.
-//
-// This file is the same in examples/queue-consumer and examples/websocket:
-// each example stays a self-contained program you can copy.
+// Package democtl is the "ctl" subcommand of the examples: the few ECS API
+// calls their demo scripts make, so that a demo needs neither the AWS CLI
+// nor jq. Everything here is plain aws-sdk-go-v2 against the ECS API, so it
+// works against Amazon ECS as well.
+package democtl
 
 import (
 	"bufio"
@@ -102,7 +99,8 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func runCtl(args []string) error {
+// Run runs one ctl step (see the usage text).
+func Run(args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, ctlUsage)
 		return errors.New("ctl: missing step")
@@ -141,7 +139,7 @@ func runCtl(args []string) error {
 	}
 	switch step {
 	case "deploy":
-		return deploy(ctx, c, cf.cluster, *service, envs, fs.Args())
+		return Deploy(ctx, c, cf.cluster, *service, envs, fs.Args())
 	case "scale":
 		if fs.NArg() != 1 {
 			return errors.New("ctl scale: want COUNT")
@@ -217,7 +215,9 @@ func taskID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
 // deploy registers the task definition and a service of one task, waits
 // until the task runs and prints its id.
-func deploy(ctx context.Context, c *ecs.Client, cluster, service string, envs []string, argv []string) error {
+// Deploy registers a task definition running argv and creates a service of one,
+// waiting until its task is RUNNING.
+func Deploy(ctx context.Context, c *ecs.Client, cluster, service string, envs []string, argv []string) error {
 	if service == "" || len(argv) == 0 {
 		return errors.New("ctl deploy: want --service NAME -- ARGV...")
 	}
