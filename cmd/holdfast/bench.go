@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,6 +82,156 @@ func benchCmd() *cobra.Command {
 			return bench.ReloadChild(args[0])
 		},
 	}
-	cmd.AddCommand(protect, reload, child)
+	cmd.AddCommand(protect, reload, child, benchEndpointCmd(), benchSigtermCmd(), benchAgentCmd())
+	return cmd
+}
+
+// benchContext is the command's context, cancelled by SIGINT or SIGTERM so
+// that a bench that is interrupted still stops the tasks it started.
+func benchContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+func benchLogf(cmd *cobra.Command) func(string, ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "# "+format+"\n", args...)
+	}
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+func benchEndpointCmd() *cobra.Command {
+	var tasks int
+	var duration time.Duration
+	var rate float64
+	cmd := &cobra.Command{
+		Use:   "endpoint",
+		Short: "Protect/release through the task endpoint (task -> agent -> control plane -> store), at 1 and N tasks, with the floor",
+		Long: `Starts holdfast server and holdfast agent as child processes, runs a service of
+"sleep 3600" tasks, and plays each task: a worker PUTs {"ProtectionEnabled":true}
+and {"ProtectionEnabled":false} alternately to the task's own
+$ECS_AGENT_URI/task-protection/v1/state, at --rate calls/s per task (the endpoint
+allows 40/s, burst 60, per endpoint id; 429s are counted apart). Phase 1: one
+task; phase 2: --tasks tasks. The floor, measured in the same run, is the p50
+of a kept-alive loopback HTTP GET plus the p50 of write+fdatasync of a small
+file in the control plane's data dir.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := benchContext(cmd)
+			defer cancel()
+			r, err := bench.Endpoint(ctx, bench.EndpointConfig{Self: self, Tasks: tasks, Duration: duration, Rate: rate, Logf: benchLogf(cmd)})
+			if !bench.Measured(err) {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "endpoint floor: rtt p50=%s fsync p50=%s (p99 %s) floor=%s\n",
+				ms(r.Floor.RTT.P50), ms(r.Floor.Fsync.P50), ms(r.Floor.Fsync.P99), ms(r.Floor.P50()))
+			for _, p := range r.Phases {
+				fmt.Fprintf(w, "endpoint tasks=%d: ok=%d 429=%d (%.1f/s) errors=%d throughput=%.0f calls/s p50=%s p99=%s max=%s p50/floor=%.2f\n",
+					p.Tasks, p.Calls, p.Limited, p.LimitedPerSecond(), p.Errors, p.CallsPerSecond(),
+					ms(p.Latency.P50), ms(p.Latency.P99), ms(p.Latency.Max), float64(p.Latency.P50)/float64(r.Floor.P50()))
+				if p.FirstErr != "" {
+					fmt.Fprintf(w, "  first error: %s\n", p.FirstErr)
+				}
+			}
+			a := r.API
+			fmt.Fprintf(w, "breakdown: UpdateTaskProtection straight to the API, 1 task: ok=%d errors=%d p50=%s p99=%s max=%s\n",
+				a.Calls, a.Errors, ms(a.Latency.P50), ms(a.Latency.P99), ms(a.Latency.Max))
+			fmt.Fprintf(w, "load: %s cpus=%d rate=%.0f/s per task duration=%s\n", bench.LoadAverage(), runtime.NumCPU(), rate, duration)
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&tasks, "tasks", 32, "tasks of the concurrent phase")
+	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "length of each phase")
+	cmd.Flags().Float64Var(&rate, "rate", 35, "calls per second per task (the endpoint limit is 40/s, burst 60)")
+	return cmd
+}
+
+func benchSigtermCmd() *cobra.Command {
+	var samples int
+	cmd := &cobra.Command{
+		Use:   "sigterm",
+		Short: "Release -> SIGTERM delivered to the task, for tasks held only by protection",
+		Long: `Starts holdfast server and holdfast agent as child processes and a service of
+--samples shell tasks that trap TERM and write the time to a marker file. All
+are protected (UpdateTaskProtection), the service is scaled to 0, and then one
+task at a time releases its protection through its own task endpoint; the
+latency is the trap's timestamp minus the time just before the release PUT.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := benchContext(cmd)
+			defer cancel()
+			r, err := bench.Sigterm(ctx, bench.SigtermConfig{Self: self, Samples: samples, Logf: benchLogf(cmd)})
+			if !bench.Measured(err) {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "sigterm: samples=%d failed=%d release->SIGTERM p50=%s p99=%s max=%s (release PUT alone p50=%s p99=%s)\n",
+				r.Samples, r.Failed, ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), ms(r.Call.P50), ms(r.Call.P99))
+			if r.FirstErr != "" {
+				fmt.Fprintf(w, "  first error: %s\n", r.FirstErr)
+			}
+			fmt.Fprintf(w, "load: %s cpus=%d\n", bench.LoadAverage(), runtime.NumCPU())
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&samples, "samples", 30, "tasks to release, one at a time")
+	return cmd
+}
+
+func benchAgentCmd() *cobra.Command {
+	var tasks, extra int
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "One agent with N sleeping tasks: agent and shim memory, start time, single-task start latency",
+		Long: `Starts holdfast server and holdfast agent as child processes and a service of
+--tasks "sleep 3600" tasks. Reports the time until all are RUNNING, the agent's
+VmRSS and PSS (smaps_rollup), the summed RSS and PSS of the shim processes,
+then starts --extra tasks one at a time (scale +1, wait RUNNING) and reports
+their createdAt -> startedAt. Refuses to start when MemAvailable is below
+4 GiB per 1,000 tasks.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := benchContext(cmd)
+			defer cancel()
+			r, err := bench.Agent(ctx, bench.AgentConfig{Self: self, Tasks: tasks, Extra: extra, Logf: benchLogf(cmd)})
+			if !bench.Measured(err) {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			perShim := func(b int64) float64 {
+				if r.Shims == 0 {
+					return 0
+				}
+				return mib(b) / float64(r.Shims)
+			}
+			fmt.Fprintf(w, "agent tasks=%d: all RUNNING after %s (last startedAt %s after CreateService)\n",
+				r.Tasks, r.StartAll.Round(time.Millisecond), r.StartAllServer.Round(time.Millisecond))
+			fmt.Fprintf(w, "agent process: rss=%.1f MiB pss=%.1f MiB peak_rss=%.1f MiB (after %d more: rss=%.1f MiB)\n",
+				mib(r.Agent.RSS), mib(r.Agent.PSS), mib(r.Agent.HWM), r.Start.N, mib(r.AgentAfter.RSS))
+			fmt.Fprintf(w, "shims: %d processes rss=%.1f MiB (%.2f MiB each) pss=%.1f MiB (%.2f MiB each)\n",
+				r.Shims, mib(r.ShimRSS), perShim(r.ShimRSS), mib(r.ShimPSS), perShim(r.ShimPSS))
+			fmt.Fprintf(w, "task start createdAt->startedAt: n=%d p50=%s p99=%s max=%s (client scale->RUNNING seen p50=%s p99=%s)\n",
+				r.Start.N, ms(r.Start.P50), ms(r.Start.P99), ms(r.Start.Max), ms(r.StartClient.P50), ms(r.StartClient.P99))
+			fmt.Fprintf(w, "load: %s cpus=%d api_retries=%d\n", bench.LoadAverage(), runtime.NumCPU(), r.APIRetries)
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&tasks, "tasks", 1000, "sleeping tasks on the agent")
+	cmd.Flags().IntVar(&extra, "extra", 50, "tasks then started one at a time for the start latency")
 	return cmd
 }

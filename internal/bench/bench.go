@@ -162,7 +162,11 @@ func presign(url, target string, body []byte) (*signedRequest, error) {
 }
 
 func (r *signedRequest) do(c *http.Client) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodPost, r.url, bytes.NewReader(r.body))
+	return r.doCtx(context.Background(), c)
+}
+
+func (r *signedRequest) doCtx(ctx context.Context, c *http.Client) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(r.body))
 	if err != nil {
 		return 0, nil, err
 	}
