@@ -132,10 +132,17 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
+// shimArgv is how the runtime starts a container's shim: holdfast-shim
+// next to this binary when it is there (small and fast to start), else this
+// binary's own `shim` subcommand.
 func shimArgv() []string {
 	exe, err := os.Executable()
 	if err != nil {
 		exe = os.Args[0]
+	}
+	small := filepath.Join(filepath.Dir(exe), "holdfast-shim")
+	if fi, err := os.Stat(small); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+		return []string{small}
 	}
 	return []string{exe, "shim"}
 }

@@ -1,0 +1,17 @@
+// Command holdfast-shim is the per-container shim of holdfast's process
+// runtime, as a binary of its own: it links only the runtime package, so it
+// starts in about a millisecond and keeps about a megabyte per container,
+// where `holdfast shim` (the same code inside the full binary) pays for
+// every package the holdfast binary links. The agent uses holdfast-shim
+// when it is installed next to holdfast, and `holdfast shim` otherwise.
+package main
+
+import (
+	"os"
+
+	"github.com/holdfast/holdfast/internal/agent/runtime"
+)
+
+func main() {
+	os.Exit(runtime.RunShim(os.Args[1:]))
+}
