@@ -386,23 +386,25 @@ func (a *Agent) pollLoop(ctx context.Context) error {
 			return err
 		}
 		known = out.Revision
-		a.apply(ctx, out.Tasks)
+		a.apply(ctx, out)
 		a.readyOnce.Do(func() { close(a.ready) })
 	}
 	return ctx.Err()
 }
 
-// apply makes the local tasks match the desired list.
-func (a *Agent) apply(ctx context.Context, desired []control.DesiredTask) {
+// apply makes the local tasks match what the control plane wants.
+func (a *Agent) apply(ctx context.Context, out control.PollOutput) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	want := map[string]bool{}
-	for _, d := range desired {
+	for _, arn := range out.TaskARNs {
+		want[taskID(arn)] = true
+	}
+	for _, d := range out.Tasks {
 		if d.Task == nil || d.TaskDefinition == nil {
 			continue
 		}
 		id := taskID(d.Task.TaskARN)
-		want[id] = true
 		lt := a.tasks[id]
 		if lt == nil {
 			if d.Task.DesiredStatus != domain.StatusRunning {

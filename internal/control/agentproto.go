@@ -38,12 +38,17 @@ type DesiredTask struct {
 	TaskDefinition *domain.TaskDefinition `json:"taskDefinition"`
 }
 
-// PollOutput lists every task assigned to the instance that is not
-// STOPPED yet. The agent stops anything it runs that is not listed, or is
-// listed with desiredStatus STOPPED.
+// PollOutput tells an agent what to run. TaskARNs lists every task assigned
+// to the instance that is not STOPPED yet: the agent stops anything it runs
+// that is not listed. Tasks carries the full record (with its task
+// definition) of each listed task whose desired state changed after the
+// agent's knownRevision, or of every listed task when Full is set (a new
+// agent, or one that knows less than the control plane loaded at start).
 type PollOutput struct {
 	Revision       int64         `json:"revision"`
 	InstanceStatus string        `json:"instanceStatus"`
+	Full           bool          `json:"full"`
+	TaskARNs       []string      `json:"taskArns"`
 	Tasks          []DesiredTask `json:"tasks"`
 }
 
@@ -110,14 +115,19 @@ func (s *Store) Poll(ctx context.Context, in PollInput) (*PollOutput, error) {
 		}
 		t.Stop()
 	}
-	out := &PollOutput{Tasks: []DesiredTask{}}
+	out := &PollOutput{Tasks: []DesiredTask{}, TaskARNs: []string{}}
 	s.read(func(st *state) {
 		out.Revision = s.instRev[id]
+		out.Full = in.KnownRevision <= 0 || in.KnownRevision < s.loadRev
 		if cur := st.instances[cluster][id]; cur != nil {
 			out.InstanceStatus = cur.Status
 		}
 		for _, tid := range sortedKeys(st.byInstance[id]) {
 			t := st.byInstance[id][tid]
+			out.TaskARNs = append(out.TaskARNs, t.TaskARN)
+			if !out.Full && s.taskRev[cluster+"/"+tid] <= in.KnownRevision {
+				continue
+			}
 			td, _ := resolveTaskDef(st, t.TaskDefinitionARN)
 			out.Tasks = append(out.Tasks, DesiredTask{Task: taskView(t), ServiceName: t.Internal.ServiceName, TaskDefinition: td})
 		}

@@ -273,6 +273,9 @@ type changeSet struct {
 	services  map[string]bool // "cluster/service"
 	instances map[string]bool // instance id
 	clusters  map[string]bool // cluster whose instances changed
+	// tasks whose desired state, as their agent sees it, changed:
+	// "cluster/id" -> stopped now.
+	tasks map[string]bool
 }
 
 // Store is the control plane's state: the in-memory image, the apply loop
@@ -291,6 +294,11 @@ type Store struct {
 	// changed; instWait: closed and replaced at each such change.
 	instRev  map[string]int64
 	instWait map[string]chan struct{}
+	// taskRev: the revision at which each non-stopped task's desired state
+	// last changed, for delta polls; loadRev: the revision loaded at start
+	// (an agent that knows less than it gets the full list).
+	taskRev map[string]int64
+	loadRev int64
 	// lastSeen is when each instance's agent was last heard from (memory
 	// only: after a restart every agent gets a fresh grace period); polling
 	// counts the agents with a long poll open right now.
@@ -327,6 +335,7 @@ func Open(backend store.Backend, clk clock.Clock, part domain.Partition, log *sl
 		part:     part,
 		instRev:  map[string]int64{},
 		instWait: map[string]chan struct{}{},
+		taskRev:  map[string]int64{},
 		reqs:     make(chan *request, 1024),
 		closed:   make(chan struct{}),
 		loopDone: make(chan struct{}),
@@ -357,6 +366,7 @@ func (s *Store) load(ctx context.Context) error {
 	s.mu.Lock()
 	s.st = st
 	s.rev = rev
+	s.loadRev = rev
 	for _, m := range st.instances {
 		for id := range m {
 			s.instRev[id] = rev
@@ -453,7 +463,7 @@ func (s *Store) prepare(batch []*request) *prepared {
 	p := &prepared{
 		batch: batch,
 		errs:  make([]error, len(batch)),
-		cs:    changeSet{services: map[string]bool{}, instances: map[string]bool{}, clusters: map[string]bool{}},
+		cs:    changeSet{services: map[string]bool{}, instances: map[string]bool{}, clusters: map[string]bool{}, tasks: map[string]bool{}},
 	}
 	if err := s.failure(); err != nil {
 		for i := range p.errs {
@@ -525,6 +535,13 @@ func (s *Store) commit(p *prepared) {
 		} else {
 			s.mu.Lock()
 			s.rev = rev
+			for k, stopped := range p.cs.tasks {
+				if stopped {
+					delete(s.taskRev, k)
+				} else {
+					s.taskRev[k] = rev
+				}
+			}
 			for id := range p.cs.instances {
 				s.instRev[id] = rev
 				if ch := s.instWait[id]; ch != nil {
@@ -630,6 +647,7 @@ func (s *Store) apply(ws []write, cs changeSet) {
 			}
 			if t.Internal.InstanceID != "" && (old == nil || old.DesiredStatus != t.DesiredStatus || old.LastStatus == domain.StatusStopped != (t.LastStatus == domain.StatusStopped)) {
 				cs.instances[t.Internal.InstanceID] = true
+				cs.tasks[t.Internal.ClusterName+"/"+t.Internal.ID] = t.LastStatus == domain.StatusStopped
 			}
 		case strings.HasPrefix(w.key, pfxInstance):
 			ci := w.obj.(*domain.ContainerInstance)
