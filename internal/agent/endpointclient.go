@@ -29,7 +29,7 @@ func newEndpointECS(cfg Config, creds aws.CredentialsProvider) *ecs.Client {
 		Region:       cfg.Region,
 		BaseEndpoint: aws.String(cfg.ServerURL),
 		Credentials:  creds,
-		HTTPClient:   &http.Client{Timeout: 30 * time.Second},
+		HTTPClient:   endpointHTTPClient(),
 		Retryer:      untilBudget{retry.AddWithMaxAttempts(std, 0).(aws.RetryerV2)},
 	})
 }
@@ -43,4 +43,14 @@ func (r untilBudget) RetryDelay(attempt int, err error) (time.Duration, error) {
 		return 0, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
 	}
 	return r.RetryerV2.RetryDelay(attempt, err)
+}
+
+// endpointHTTPClient keeps enough idle connections to the control plane for
+// many tasks calling at once (the default transport keeps two per host, so
+// concurrent calls would keep opening new connections).
+func endpointHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 128
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
 }
