@@ -542,7 +542,9 @@ func shimPIDs(agentDir string) []int {
 			continue
 		}
 		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(argv) >= 3 && argv[1] == "shim" && strings.HasPrefix(argv[2], prefix) {
+		// `holdfast shim DIR ...` or `holdfast-shim DIR ...`
+		if len(argv) >= 3 && argv[1] == "shim" && strings.HasPrefix(argv[2], prefix) ||
+			len(argv) >= 2 && filepath.Base(argv[0]) == "holdfast-shim" && strings.HasPrefix(argv[1], prefix) {
 			pids = append(pids, pid)
 		}
 	}
