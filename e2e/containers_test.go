@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 // TestNonEssentialContainerExit: a non-essential container that exits
@@ -15,7 +17,7 @@ import (
 // the essential container exits, the task stops with
 // EssentialContainerExited.
 func TestNonEssentialContainerExit(t *testing.T) {
-	skipUnlessE2E(t)
+	testutil.SkipUnlessE2E(t)
 	s := startUp(t)
 	ctx := context.Background()
 	_, err := s.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{

@@ -42,7 +42,7 @@ func TestDeployBench(t *testing.T) {
 	}
 	completed := func(what string, timeout time.Duration) {
 		t.Helper()
-		depWait(t, timeout, what, func() (bool, string) {
+		eventually(t, timeout, what, func() (bool, string) {
 			sv := s.service("dep-bench")
 			d := sv.Deployments[0]
 			return len(sv.Deployments) == 1 && d.RolloutState == ecstypes.DeploymentRolloutStateCompleted && sv.RunningCount == n,
@@ -75,7 +75,7 @@ func TestDeployBench(t *testing.T) {
 	}
 	start = time.Now()
 	newID := aws.ToString(upd.Service.Deployments[0].Id)
-	depWait(t, 5*time.Minute, "the rollout to be held by the protected tasks only", func() (bool, string) {
+	eventually(t, 5*time.Minute, "the rollout to be held by the protected tasks only", func() (bool, string) {
 		sv := s.service("dep-bench")
 		if len(sv.Deployments) != 2 {
 			return false, fmt.Sprintf("deployments %d", len(sv.Deployments))
@@ -104,7 +104,7 @@ func TestDeployBench(t *testing.T) {
 	wg.Wait()
 	released := time.Since(release)
 	var done time.Duration
-	depWait(t, time.Minute, "the deployment to complete after the release", func() (bool, string) {
+	eventually(t, time.Minute, "the deployment to complete after the release", func() (bool, string) {
 		sv := s.service("dep-bench")
 		ok := len(sv.Deployments) == 1 && sv.Deployments[0].RolloutState == ecstypes.DeploymentRolloutStateCompleted
 		if ok {

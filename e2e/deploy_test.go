@@ -4,158 +4,36 @@ package e2e_test
 // DEPLOYMENT_BLOCKED, container health checks and the circuit breaker, with
 // the real binary (`holdfast up`), real task processes and aws-sdk-go-v2.
 // Helpers here are prefixed dep so they cannot clash with the shared e2e
-// helpers.
+// helpers; the system under test is the shared one (helpers_test.go).
 
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
-const (
-	depKeyID  = "AKIDDEPLOYE2E"
-	depSecret = "deploy-e2e-secret"
-)
-
-// depSystem is one `holdfast up` with an ECS client pointed at it.
+// depSystem is a `holdfast up` (the shared startUp, logging at warn) with
+// the shortcuts of these tests.
 type depSystem struct {
-	t       *testing.T
-	ctx     context.Context
-	dataDir string
-	cmd     *exec.Cmd
-	ecs     *ecs.Client
-	log     *os.File
-}
-
-func depFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// depBuild builds the holdfast binary into dir (the build cache makes this a
-// link step after the first build).
-func depBuild(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "holdfast")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/holdfast/holdfast/cmd/holdfast").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	*system
+	ctx context.Context
 }
 
 func depUp(t *testing.T) *depSystem {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test: skipped with -short")
-	}
-	if _, err := os.Stat("/proc/self"); err != nil {
-		t.Skip("needs Linux")
-	}
-	root := t.TempDir()
-	bin := depBuild(t, root)
-	data := filepath.Join(root, "data")
-	api, agentAddr := depFreeAddr(t), depFreeAddr(t)
-	logf, err := os.Create(filepath.Join(root, "holdfast.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "up", "--data-dir", data, "--listen", api, "--agent-listen", agentAddr,
-		"--access-key-id", depKeyID, "--secret-access-key", depSecret, "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &depSystem{t: t, ctx: ctx, dataDir: data, cmd: cmd, log: logf}
-	s.ecs = ecs.New(ecs.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String("http://" + api),
-		Credentials:  credentials.NewStaticCredentialsProvider(depKeyID, depSecret, ""),
-	})
-	t.Cleanup(func() {
-		s.cleanup()
-		cancel()
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("holdfast log (tail):\n%s", depTail(string(b), 40))
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + api + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("holdfast up never became healthy")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return s
-}
-
-func depTail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// cleanup deletes every service, stops every task (protected or not) and
-// waits for the processes to go before stopping holdfast: tasks outlive
-// their agent by design.
-func (s *depSystem) cleanup() {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if svcs, err := s.ecs.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String("default")}); err == nil {
-		for _, arn := range svcs.ServiceArns {
-			_, _ = s.ecs.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String("default"), Service: aws.String(arn), Force: aws.Bool(true)})
-		}
-	}
-	for ctx.Err() == nil {
-		arns := s.listTasks(ctx, "")
-		if len(arns) == 0 {
-			break
-		}
-		for _, arn := range arns {
-			_, _ = s.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("default"), Task: aws.String(arn)})
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	// Wait for the STOPPED reports, then stop holdfast.
-	time.Sleep(500 * time.Millisecond)
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
+	testutil.SkipUnlessE2E(t)
+	return &depSystem{system: startUp(t, "--log-level", "warn"), ctx: context.Background()}
 }
 
 // listTasks lists the desired-RUNNING tasks of service ("" = all).
@@ -196,22 +74,6 @@ func (s *depSystem) service(name string) ecstypes.Service {
 		s.t.Fatalf("DescribeServices %s: %v", name, err)
 	}
 	return out.Services[0]
-}
-
-// depWait polls cond every 100 ms until it holds or timeout passes.
-func depWait(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s; last state: %s", what, last)
 }
 
 func depEvents(sv ecstypes.Service) []string {
@@ -280,7 +142,7 @@ func TestDeployProtectedTaskEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldID := aws.ToString(created.Service.Deployments[0].Id)
-	depWait(t, 60*time.Second, "3 tasks running and the first deployment COMPLETED", func() (bool, string) {
+	eventually(t, 60*time.Second, "3 tasks running and the first deployment COMPLETED", func() (bool, string) {
 		sv := s.service("dep-web")
 		return sv.RunningCount == 3 && len(sv.Deployments) == 1 && sv.Deployments[0].RolloutState == ecstypes.DeploymentRolloutStateCompleted,
 			fmt.Sprintf("running %d deployments %d", sv.RunningCount, len(sv.Deployments))
@@ -301,7 +163,7 @@ func TestDeployProtectedTaskEndToEnd(t *testing.T) {
 	}
 	blocked := "(service dep-web) was unable to reach steady state because (taskSet " + oldID + ") was unable to scale in due to (reason 1 tasks under protection)"
 	peak := 0
-	depWait(t, 90*time.Second, "3 new tasks, only the protected old one left, and the protection event", func() (bool, string) {
+	eventually(t, 90*time.Second, "3 new tasks, only the protected old one left, and the protection event", func() (bool, string) {
 		by := s.runningByDeployment("dep-web")
 		peak = max(peak, len(s.listTasks(s.ctx, "dep-web")))
 		sv := s.service("dep-web")
@@ -342,7 +204,7 @@ func TestDeployProtectedTaskEndToEnd(t *testing.T) {
 	s.protect(false, keep)
 	done := "(service dep-web) (deployment " + newID + ") deployment completed."
 	steady := "(service dep-web) has reached a steady state."
-	depWait(t, 60*time.Second, "the deployment to complete", func() (bool, string) {
+	eventually(t, 60*time.Second, "the deployment to complete", func() (bool, string) {
 		sv := s.service("dep-web")
 		ev := depEvents(sv)
 		ok := len(sv.Deployments) == 1 && aws.ToString(sv.Deployments[0].Id) == newID &&
@@ -370,7 +232,7 @@ func TestDeployHealthCheckEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tasks []ecstypes.Task
-	depWait(t, 60*time.Second, "2 HEALTHY tasks and a COMPLETED deployment", func() (bool, string) {
+	eventually(t, 60*time.Second, "2 HEALTHY tasks and a COMPLETED deployment", func() (bool, string) {
 		tasks = s.describeTasks(s.listTasks(s.ctx, "dep-hc"))
 		healthy := 0
 		for _, k := range tasks {
@@ -393,7 +255,7 @@ func TestDeployHealthCheckEndToEnd(t *testing.T) {
 	if err := os.Remove(filepath.Join(s.dataDir, "agent", "work", id, "app", "healthy")); err != nil {
 		t.Fatal(err)
 	}
-	depWait(t, 60*time.Second, "the unhealthy protected task to be replaced", func() (bool, string) {
+	eventually(t, 60*time.Second, "the unhealthy protected task to be replaced", func() (bool, string) {
 		st := s.describeTasks([]string{arn})[0]
 		return aws.ToString(st.LastStatus) == "STOPPED", fmt.Sprintf("%s health %s", aws.ToString(st.LastStatus), st.HealthStatus)
 	})
@@ -402,7 +264,7 @@ func TestDeployHealthCheckEndToEnd(t *testing.T) {
 		st.HealthStatus != ecstypes.HealthStatusUnhealthy {
 		t.Fatalf("stopped task: %s %q %s", st.StopCode, aws.ToString(st.StoppedReason), st.HealthStatus)
 	}
-	depWait(t, 60*time.Second, "the service back at 2 healthy tasks", func() (bool, string) {
+	eventually(t, 60*time.Second, "the service back at 2 healthy tasks", func() (bool, string) {
 		sv := s.service("dep-hc")
 		ev := depEvents(sv)
 		ok := sv.RunningCount == 2 && slices.Contains(ev, "(service dep-hc) (task "+id+") failed container health checks.") &&
@@ -427,7 +289,7 @@ func TestDeployCircuitBreakerEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var goodID string
-	depWait(t, 60*time.Second, "the first deployment to complete", func() (bool, string) {
+	eventually(t, 60*time.Second, "the first deployment to complete", func() (bool, string) {
 		sv := s.service("dep-cb")
 		goodID = aws.ToString(sv.Deployments[0].Id)
 		return sv.RunningCount == 2 && sv.Deployments[0].RolloutState == ecstypes.DeploymentRolloutStateCompleted, ""
@@ -437,7 +299,7 @@ func TestDeployCircuitBreakerEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	badID := aws.ToString(upd.Service.Deployments[0].Id)
-	depWait(t, 60*time.Second, "the circuit breaker to roll back", func() (bool, string) {
+	eventually(t, 60*time.Second, "the circuit breaker to roll back", func() (bool, string) {
 		sv := s.service("dep-cb")
 		ev := depEvents(sv)
 		ok := aws.ToString(sv.TaskDefinition) == good && len(sv.Deployments) == 1 && aws.ToString(sv.Deployments[0].Id) == goodID &&

@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 const (
@@ -30,7 +32,7 @@ func failureBody(arn, detail, reason string) string {
 // TestEndpointIDIsolationAndStop: an endpoint id reads its own task only,
 // and stops resolving once its task has stopped.
 func TestEndpointIDIsolationAndStop(t *testing.T) {
-	skipUnlessE2E(t)
+	testutil.SkipUnlessE2E(t)
 	s := startUp(t)
 	td, dir := s.taskDef(t, "ids")
 	s.createService(t, "pair", td, 2)
@@ -43,17 +45,17 @@ func TestEndpointIDIsolationAndStop(t *testing.T) {
 		t.Errorf("endpoint id %q is shorter than a UUID", a.endpointID)
 	}
 	for _, k := range tasks {
-		expectReply(t, "GET own protection", s.do(t, http.MethodGet, k.stateURL(), ""), 200, jsonType, unprotectedBody(k.arn))
+		testutil.ExpectReply(t, "GET own protection", s.do(t, http.MethodGet, k.stateURL(), ""), 200, jsonType, unprotectedBody(k.arn))
 	}
 
 	// Protect a through the API: a's id reads it, b's id still reads b.
 	s.setProtection(t, true, a.arn)
-	if r := s.do(t, http.MethodGet, a.stateURL(), ""); r.status != 200 || !protectedBodyRe(a.arn).MatchString(r.body) {
-		t.Errorf("GET through a's id: %d %s", r.status, r.body)
+	if r := s.do(t, http.MethodGet, a.stateURL(), ""); r.Status != 200 || !protectedBodyRe(a.arn).MatchString(r.Body) {
+		t.Errorf("GET through a's id: %d %s", r.Status, r.Body)
 	}
-	expectReply(t, "GET through b's id", s.do(t, http.MethodGet, b.stateURL(), ""), 200, jsonType, unprotectedBody(b.arn))
+	testutil.ExpectReply(t, "GET through b's id", s.do(t, http.MethodGet, b.stateURL(), ""), 200, jsonType, unprotectedBody(b.arn))
 	// A release through b's id touches b only.
-	expectReply(t, "PUT false through b's id", s.do(t, http.MethodPut, b.stateURL(), `{"ProtectionEnabled":false}`),
+	testutil.ExpectReply(t, "PUT false through b's id", s.do(t, http.MethodPut, b.stateURL(), `{"ProtectionEnabled":false}`),
 		200, jsonType, unprotectedBody(b.arn))
 	if p := s.getProtection(t, a.arn); !p[a.arn].ProtectionEnabled {
 		t.Errorf("a lost its protection through b's endpoint id: %+v", p)
@@ -66,15 +68,15 @@ func TestEndpointIDIsolationAndStop(t *testing.T) {
 	}
 	waitFile(t, a.file(".term"))
 	s.waitTaskStatus(t, a.arn, "STOPPED")
-	expectReply(t, "GET on a stopped task's id", s.do(t, http.MethodGet, a.stateURL(), ""), 404, jsonType, notFoundBody)
-	expectReply(t, "PUT on a stopped task's id", s.do(t, http.MethodPut, a.stateURL(), `{"ProtectionEnabled":true}`), 404, jsonType, notFoundBody)
-	expectReply(t, "GET through b's id after a stopped", s.do(t, http.MethodGet, b.stateURL(), ""), 200, jsonType, unprotectedBody(b.arn))
+	testutil.ExpectReply(t, "GET on a stopped task's id", s.do(t, http.MethodGet, a.stateURL(), ""), 404, jsonType, notFoundBody)
+	testutil.ExpectReply(t, "PUT on a stopped task's id", s.do(t, http.MethodPut, a.stateURL(), `{"ProtectionEnabled":true}`), 404, jsonType, notFoundBody)
+	testutil.ExpectReply(t, "GET through b's id after a stopped", s.do(t, http.MethodGet, b.stateURL(), ""), 200, jsonType, unprotectedBody(b.arn))
 }
 
 // TestEndpointBodies checks the task endpoint's answers byte for byte
 // through the real stack: agent endpoint -> SDK -> control plane.
 func TestEndpointBodies(t *testing.T) {
-	skipUnlessE2E(t)
+	testutil.SkipUnlessE2E(t)
 	s := startUp(t)
 	ctx := context.Background()
 	td, dir := s.taskDef(t, "bodies")
@@ -90,15 +92,15 @@ func TestEndpointBodies(t *testing.T) {
 	url := k.stateURL()
 
 	// Unprotected.
-	expectReply(t, "GET unprotected", s.do(t, http.MethodGet, url, ""), 200, jsonType, unprotectedBody(k.arn))
+	testutil.ExpectReply(t, "GET unprotected", s.do(t, http.MethodGet, url, ""), 200, jsonType, unprotectedBody(k.arn))
 
 	// Protected: the expiry is RFC 3339 UTC with at most milliseconds, the
 	// same instant GetTaskProtection returns.
 	before := time.Now()
 	r := s.do(t, http.MethodPut, url, `{"ProtectionEnabled":true,"ExpiresInMinutes":60}`)
-	m := protectedBodyRe(k.arn).FindStringSubmatch(r.body)
-	if r.status != 200 || r.ctype != jsonType || m == nil {
-		t.Fatalf("PUT protect: %d %q %s", r.status, r.ctype, r.body)
+	m := protectedBodyRe(k.arn).FindStringSubmatch(r.Body)
+	if r.Status != 200 || r.ContentType != jsonType || m == nil {
+		t.Fatalf("PUT protect: %d %q %s", r.Status, r.ContentType, r.Body)
 	}
 	exp, err := time.Parse(time.RFC3339Nano, m[1])
 	if err != nil {
@@ -110,19 +112,19 @@ func TestEndpointBodies(t *testing.T) {
 	if p := s.getProtection(t, k.arn)[k.arn]; p.ExpirationDate == nil || !p.ExpirationDate.Equal(exp) {
 		t.Errorf("GetTaskProtection expiry %v, endpoint said %v", p.ExpirationDate, exp)
 	}
-	expectReply(t, "GET protected", s.do(t, http.MethodGet, url, ""), 200, jsonType, r.body)
+	testutil.ExpectReply(t, "GET protected", s.do(t, http.MethodGet, url, ""), 200, jsonType, r.Body)
 
 	// Agent-side validation.
 	for _, body := range []string{`{"ProtectionEnabled":"true"}`, ``, `{"ProtectionEnabled":true,"Unknown":1}`, `[]`, `{"ExpiresInMinutes":5.5,"ProtectionEnabled":true}`} {
-		expectReply(t, "PUT "+body, s.do(t, http.MethodPut, url, body), 400, jsonType, decodeErrBody)
+		testutil.ExpectReply(t, "PUT "+body, s.do(t, http.MethodPut, url, body), 400, jsonType, decodeErrBody)
 	}
-	expectReply(t, "PUT {}", s.do(t, http.MethodPut, url, `{}`), 400, jsonType, missingFieldBody(k.arn))
-	expectReply(t, "PUT null", s.do(t, http.MethodPut, url, `null`), 400, jsonType, missingFieldBody(k.arn))
+	testutil.ExpectReply(t, "PUT {}", s.do(t, http.MethodPut, url, `{}`), 400, jsonType, missingFieldBody(k.arn))
+	testutil.ExpectReply(t, "PUT null", s.do(t, http.MethodPut, url, `null`), 400, jsonType, missingFieldBody(k.arn))
 
 	// Failures from the control plane are 200 {"failure":...}.
 	notValid := failureBody(standalone.arn, "The task is not part of a service.", "TASK_NOT_VALID")
-	expectReply(t, "PUT on a standalone task", s.do(t, http.MethodPut, standalone.stateURL(), `{"ProtectionEnabled":true}`), 200, jsonType, notValid)
-	expectReply(t, "GET on a standalone task", s.do(t, http.MethodGet, standalone.stateURL(), ""), 200, jsonType, notValid)
+	testutil.ExpectReply(t, "PUT on a standalone task", s.do(t, http.MethodPut, standalone.stateURL(), `{"ProtectionEnabled":true}`), 200, jsonType, notValid)
+	testutil.ExpectReply(t, "GET on a standalone task", s.do(t, http.MethodGet, standalone.stateURL(), ""), 200, jsonType, notValid)
 
 	// DEPLOYMENT_BLOCKED: a new deployment starts a second task while the
 	// protected one stays; protecting the new one too would leave 2
@@ -138,10 +140,10 @@ func TestEndpointBodies(t *testing.T) {
 		}
 	}
 	blocked := failureBody(fresh.arn, "Protecting this task would leave the service with more protected tasks than its desired count.", "DEPLOYMENT_BLOCKED")
-	expectReply(t, "PUT protect beyond the desired count", s.do(t, http.MethodPut, fresh.stateURL(), `{"ProtectionEnabled":true}`), 200, jsonType, blocked)
+	testutil.ExpectReply(t, "PUT protect beyond the desired count", s.do(t, http.MethodPut, fresh.stateURL(), `{"ProtectionEnabled":true}`), 200, jsonType, blocked)
 	// Renewing the live protection is never blocked.
-	if r := s.do(t, http.MethodPut, url, `{"ProtectionEnabled":true}`); r.status != 200 || !protectedBodyRe(k.arn).MatchString(r.body) {
-		t.Errorf("renewing a live protection: %d %s", r.status, r.body)
+	if r := s.do(t, http.MethodPut, url, `{"ProtectionEnabled":true}`); r.Status != 200 || !protectedBodyRe(k.arn).MatchString(r.Body) {
+		t.Errorf("renewing a live protection: %d %s", r.Status, r.Body)
 	}
 	if !s.alive(k.pid) || exists(k.file(".term")) {
 		t.Errorf("the protected task was stopped by the deployment")
@@ -149,11 +151,11 @@ func TestEndpointBodies(t *testing.T) {
 
 	// Routing.
 	for _, method := range []string{http.MethodPost, http.MethodDelete, http.MethodPatch} {
-		expectReply(t, method, s.do(t, method, url, `{"ProtectionEnabled":true}`), 405, "", "")
+		testutil.ExpectReply(t, method, s.do(t, method, url, `{"ProtectionEnabled":true}`), 405, "", "")
 	}
-	expectReply(t, "trailing slash", s.do(t, http.MethodGet, url+"/", ""), 404, "text/plain; charset=utf-8", "404 page not found\n")
+	testutil.ExpectReply(t, "trailing slash", s.do(t, http.MethodGet, url+"/", ""), 404, "text/plain; charset=utf-8", "404 page not found\n")
 	unknown := "http://" + s.agentAddr + "/api/00000000-0000-4000-8000-000000000000/task-protection/v1/state"
-	expectReply(t, "unknown id", s.do(t, http.MethodGet, unknown, ""), 404, jsonType, notFoundBody)
+	testutil.ExpectReply(t, "unknown id", s.do(t, http.MethodGet, unknown, ""), 404, jsonType, notFoundBody)
 
 	// Rate limit: burst 60 per endpoint id, then 429. The fresh task's id
 	// has used 2 tokens; at 40 tokens/s they are back after 50 ms.

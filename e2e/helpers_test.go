@@ -6,171 +6,36 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
+// creds are the fixed credentials of every system under test.
+var creds = testutil.Credentials{AccessKeyID: "AKIDHOLDFASTE2E", SecretAccessKey: "holdfast-e2e-secret"}
+
 const (
-	accessKeyID     = "AKIDHOLDFASTE2E"
-	secretAccessKey = "holdfast-e2e-secret"
-	clusterName     = "default"
+	clusterName = "default"
 	// deadline is the generous bound of every eventually-style wait.
 	deadline = 20 * time.Second
 )
-
-// skipUnlessE2E skips under -short and where the process runtime cannot run.
-func skipUnlessE2E(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("e2e test: skipped with -short")
-	}
-	if runtime.GOOS != "linux" {
-		t.Skip("e2e test: needs Linux (process runtime, /proc)")
-	}
-	if binary == "" {
-		t.Fatal("holdfast binary was not built")
-	}
-}
 
 // eventually polls cond every 50 ms until it reports true, failing the test
 // with cond's last detail after timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	end := time.Now().Add(timeout)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, detail)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// ---------------------------------------------------------------------------
-// daemons
-
-// daemon is one holdfast process (up, server or agent).
-type daemon struct {
-	name    string
-	args    []string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-}
-
-func (d *daemon) start(t *testing.T) {
-	t.Helper()
-	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(logf, "=== e2e: starting %s %s\n", binary, strings.Join(d.args, " "))
-	cmd := exec.Command(binary, d.args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "HOLDFAST_E2E=1")
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("start %s: %v", d.name, err)
-	}
-	d.cmd = cmd
-	d.done = make(chan struct{})
-	done := d.done
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(done)
-	}()
-}
-
-func (d *daemon) running() bool {
-	if d == nil || d.done == nil {
-		return false
-	}
-	select {
-	case <-d.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (d *daemon) pid() int {
-	if d.cmd == nil || d.cmd.Process == nil {
-		return 0
-	}
-	return d.cmd.Process.Pid
-}
-
-// kill9 SIGKILLs the daemon and waits for it.
-func (d *daemon) kill9(t *testing.T) {
-	t.Helper()
-	if !d.running() {
-		t.Fatalf("%s is not running", d.name)
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-d.done:
-	case <-time.After(deadline):
-		t.Fatalf("%s did not die after SIGKILL", d.name)
-	}
-}
-
-// stop sends SIGINT and waits, then SIGKILLs. It reports whether the daemon
-// exited on SIGINT.
-func (d *daemon) stop(wait time.Duration) bool {
-	if !d.running() {
-		return true
-	}
-	_ = d.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-d.done:
-		return true
-	case <-time.After(wait):
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGKILL)
-	<-d.done
-	return false
-}
-
-func (d *daemon) logTail(n int) string {
-	b, err := os.ReadFile(d.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	testutil.Eventually(t, timeout, 50*time.Millisecond, what, cond)
 }
 
 // ---------------------------------------------------------------------------
@@ -185,8 +50,8 @@ type system struct {
 	agentDir  string // split mode: the agent's data dir
 	apiAddr   string
 	agentAddr string
-	main      *daemon // up, or server
-	agent     *daemon // split mode only
+	main      *testutil.Daemon // up, or server
+	agent     *testutil.Daemon // split mode only
 	ecs       *ecs.Client
 	http      *http.Client
 }
@@ -201,31 +66,30 @@ func newSystem(t *testing.T) *system {
 		root:      root,
 		dataDir:   filepath.Join(root, "data"),
 		agentDir:  filepath.Join(root, "agent"),
-		apiAddr:   freeAddr(t),
-		agentAddr: freeAddr(t),
+		apiAddr:   testutil.FreeAddr(t),
+		agentAddr: testutil.FreeAddr(t),
 		http:      &http.Client{Timeout: 30 * time.Second},
 	}
-	s.ecs = ecs.New(ecs.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String("http://" + s.apiAddr),
-		Credentials:  credentials.NewStaticCredentialsProvider(accessKeyID, secretAccessKey, ""),
-	})
+	s.ecs = testutil.ECSClient("http://"+s.apiAddr, creds)
 	t.Cleanup(s.cleanup)
 	return s
 }
 
-// startUp runs `holdfast up` and waits for /healthz.
-func startUp(t *testing.T) *system {
+// daemon describes one holdfast process of this system; it logs to
+// root/<log>.
+func (s *system) daemon(name, log string, args ...string) *testutil.Daemon {
+	return &testutil.Daemon{Name: name, Bin: testutil.BuildHoldfast(s.t), Args: args,
+		LogPath: filepath.Join(s.root, log), Env: []string{"HOLDFAST_E2E=1"}}
+}
+
+// startUp runs `holdfast up` (with extra flags, if any) and waits for
+// /healthz.
+func startUp(t *testing.T, extra ...string) *system {
 	t.Helper()
 	s := newSystem(t)
-	s.main = &daemon{
-		name:    "holdfast up",
-		logPath: filepath.Join(s.root, "up.log"),
-		args: []string{"up", "--data-dir", s.dataDir, "--listen", s.apiAddr, "--agent-listen", s.agentAddr,
-			"--access-key-id", accessKeyID, "--secret-access-key", secretAccessKey},
-	}
-	s.main.start(t)
-	s.waitHealthy(t, "http://"+s.apiAddr+"/healthz", s.main)
+	s.main = s.daemon("holdfast up", "up.log", append([]string{"up", "--data-dir", s.dataDir, "--listen", s.apiAddr, "--agent-listen", s.agentAddr,
+		"--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey}, extra...)...)
+	s.startServer(t)
 	return s
 }
 
@@ -233,52 +97,30 @@ func startUp(t *testing.T) *system {
 func startSplit(t *testing.T) *system {
 	t.Helper()
 	s := newSystem(t)
-	s.main = &daemon{
-		name:    "holdfast server",
-		logPath: filepath.Join(s.root, "server.log"),
-		args: []string{"server", "--data-dir", s.dataDir, "--listen", s.apiAddr, "--heartbeat-timeout", "2m",
-			"--access-key-id", accessKeyID, "--secret-access-key", secretAccessKey},
-	}
-	s.agent = &daemon{
-		name:    "holdfast agent",
-		logPath: filepath.Join(s.root, "agent.log"),
-		args: []string{"agent", "--cluster", clusterName, "--server", "http://" + s.apiAddr, "--listen", s.agentAddr,
-			"--data-dir", s.agentDir, "--access-key-id", accessKeyID, "--secret-access-key", secretAccessKey},
-	}
+	s.main = s.daemon("holdfast server", "server.log", "server", "--data-dir", s.dataDir, "--listen", s.apiAddr, "--heartbeat-timeout", "2m",
+		"--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey)
+	s.agent = s.daemon("holdfast agent", "agent.log", "agent", "--cluster", clusterName, "--server", "http://"+s.apiAddr, "--listen", s.agentAddr,
+		"--data-dir", s.agentDir, "--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey)
 	s.startServer(t)
 	s.startAgent(t)
 	return s
 }
 
+// startServer starts (or restarts) up or the server and waits for /healthz.
 func (s *system) startServer(t *testing.T) {
 	t.Helper()
-	s.main.start(t)
-	s.waitHealthy(t, "http://"+s.apiAddr+"/healthz", s.main)
+	s.main.Start(t)
+	s.main.WaitHealthy(t, "http://"+s.apiAddr+"/healthz", deadline)
 }
 
 func (s *system) startAgent(t *testing.T) {
 	t.Helper()
-	s.agent.start(t)
-	s.waitHealthy(t, "http://"+s.agentAddr+"/healthz", s.agent)
+	s.agent.Start(t)
+	s.agent.WaitHealthy(t, "http://"+s.agentAddr+"/healthz", deadline)
 }
 
-func (s *system) waitHealthy(t *testing.T, url string, d *daemon) {
-	t.Helper()
-	eventually(t, deadline, d.name+" "+url+" to answer 200", func() (bool, string) {
-		if !d.running() {
-			t.Fatalf("%s exited during start:\n%s", d.name, d.logTail(40))
-		}
-		resp, err := s.http.Get(url)
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
-}
-
-func (s *system) daemons() []*daemon {
-	var out []*daemon
+func (s *system) daemons() []*testutil.Daemon {
+	var out []*testutil.Daemon
 	if s.agent != nil {
 		out = append(out, s.agent)
 	}
@@ -295,29 +137,29 @@ func (s *system) cleanup() {
 	t := s.t
 	if t.Failed() {
 		for _, d := range s.daemons() {
-			t.Logf("--- last lines of %s log:\n%s", d.name, d.logTail(60))
+			t.Logf("--- last lines of %s log:\n%s", d.Name, d.LogTail(60))
 		}
 		t.Logf("--- task files:\n%s", s.taskFiles())
 	}
-	if s.main.running() && (s.agent == nil || s.agent.running()) {
+	if s.main.Running() && (s.agent == nil || s.agent.Running()) {
 		s.stopAllTasks()
 	}
 	for _, d := range s.daemons() {
-		if !d.stop(10 * time.Second) {
-			t.Errorf("%s did not exit within 10 s of SIGINT", d.name)
+		if !d.Stop(os.Interrupt, 10*time.Second) {
+			t.Errorf("%s did not exit within 10 s of SIGINT", d.Name)
 		}
 	}
-	if left := markerProcs(s.root); len(left) > 0 {
-		t.Errorf("processes left running after the test (killing them): %v", describeProcs(left))
+	if left := testutil.MarkerProcs(s.root); len(left) > 0 {
+		t.Errorf("processes left running after the test (killing them): %v", testutil.DescribeProcs(left))
 		for _, pid := range left {
-			killGroup(pid)
+			testutil.KillGroup(pid)
 		}
 		end := time.Now().Add(5 * time.Second)
-		for time.Now().Before(end) && len(markerProcs(s.root)) > 0 {
+		for time.Now().Before(end) && len(testutil.MarkerProcs(s.root)) > 0 {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if left := markerProcs(s.root); len(left) > 0 {
-			t.Errorf("processes still alive after SIGKILL: %v", describeProcs(left))
+		if left := testutil.MarkerProcs(s.root); len(left) > 0 {
+			t.Errorf("processes still alive after SIGKILL: %v", testutil.DescribeProcs(left))
 		}
 	}
 	if !t.Failed() || os.Getenv("HOLDFAST_E2E_KEEP") == "" {
@@ -341,94 +183,34 @@ func (s *system) taskFiles() string {
 	return b.String()
 }
 
-// stopAllTasks scales every service to 0 and stops every task, then waits
-// until no task process of this system is left.
+// stopAllTasks stops every task through the API, then waits until no task
+// process of this system (anything with its marker but the daemons) is
+// left.
 func (s *system) stopAllTasks() {
 	t := s.t
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if svcs, err := s.ecs.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String(clusterName)}); err == nil {
-		for _, arn := range svcs.ServiceArns {
-			_, _ = s.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(clusterName),
-				Service: aws.String(arn), DesiredCount: aws.Int32(0)})
-		}
-	} else {
-		t.Logf("cleanup: ListServices: %v", err)
+	if err := testutil.StopAllTasks(ctx, s.ecs, clusterName); err != nil {
+		t.Logf("cleanup: %v", err)
 	}
 	daemonPids := map[int]bool{}
 	for _, d := range s.daemons() {
-		daemonPids[d.pid()] = true
+		daemonPids[d.Pid()] = true
 	}
-	taskProcs := func() []int {
-		var out []int
-		for _, pid := range markerProcs(s.root) {
+	var left []int
+	for ctx.Err() == nil {
+		left = left[:0]
+		for _, pid := range testutil.MarkerProcs(s.root) {
 			if !daemonPids[pid] {
-				out = append(out, pid)
+				left = append(left, pid)
 			}
 		}
-		return out
-	}
-	end := time.Now().Add(deadline)
-	for time.Now().Before(end) {
-		tasks, err := s.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(clusterName),
-			DesiredStatus: ecstypes.DesiredStatusRunning})
-		if err != nil {
-			t.Logf("cleanup: ListTasks: %v", err)
-			return
-		}
-		for _, arn := range tasks.TaskArns {
-			_, _ = s.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(clusterName), Task: aws.String(arn),
-				Reason: aws.String("e2e cleanup")})
-		}
-		if len(tasks.TaskArns) == 0 && len(taskProcs()) == 0 {
+		if len(left) == 0 {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("cleanup: task processes still running after StopTask: %v", describeProcs(taskProcs()))
-}
-
-// markerProcs lists the live processes whose argv or environment mention
-// marker (daemons carry it in their flags, shims in their state dir, task
-// programs in E2E_DIR).
-func markerProcs(marker string) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	self := os.Getpid()
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		for _, f := range []string{"cmdline", "environ"} {
-			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), f))
-			if err == nil && bytes.Contains(b, []byte(marker)) {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
-}
-
-func describeProcs(pids []int) []string {
-	var out []string
-	for _, pid := range pids {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		out = append(out, fmt.Sprintf("%d:%q", pid, strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")))
-	}
-	return out
-}
-
-// killGroup SIGKILLs pid's process group (never the test's own), and pid.
-func killGroup(pid int) {
-	if pgid, err := syscall.Getpgid(pid); err == nil && pgid != syscall.Getpgrp() && pgid > 1 {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
+	t.Logf("cleanup: task processes still running after StopTask: %v", testutil.DescribeProcs(left))
 }
 
 // alive reports whether pid is a live (non-zombie) process of this system.
@@ -631,39 +413,9 @@ func waitFile(t *testing.T, path string) string {
 // ---------------------------------------------------------------------------
 // HTTP against the task endpoint
 
-type reply struct {
-	status int
-	ctype  string
-	body   string
-}
-
-func (s *system) do(t *testing.T, method, url, body string) reply {
+func (s *system) do(t *testing.T, method, url, body string) testutil.Reply {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, url, err)
-	}
-	return reply{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: string(b)}
-}
-
-func expectReply(t *testing.T, what string, got reply, status int, ctype, body string) {
-	t.Helper()
-	if got.status != status || got.ctype != ctype || got.body != body {
-		t.Errorf("%s:\n got  %d %q %q\n want %d %q %q", what, got.status, got.ctype, got.body, status, ctype, body)
-	}
+	return testutil.Do(t, s.http, method, url, body)
 }
 
 // ---------------------------------------------------------------------------

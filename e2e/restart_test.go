@@ -3,24 +3,27 @@ package e2e_test
 import (
 	"context"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 // TestAgentKill9AndRestart: tasks survive a SIGKILLed agent, and the
 // restarted agent (same data dir) still tracks them, serves their endpoint
 // ids and stops them.
 func TestAgentKill9AndRestart(t *testing.T) {
-	skipUnlessE2E(t)
+	testutil.SkipUnlessE2E(t)
 	s := startSplit(t)
 	td, dir := s.taskDef(t, "agent-restart")
 	s.createService(t, "survivors", td, 2)
 	tasks := s.waitTasks(t, dir, 2)
 
-	s.agent.kill9(t)
+	s.agent.Kill9(t, deadline)
 	// Tasks keep running without their agent (they live under shims in
 	// their own sessions).
 	time.Sleep(300 * time.Millisecond) // let any wrongly propagated signal land
@@ -41,7 +44,7 @@ func TestAgentKill9AndRestart(t *testing.T) {
 		// The endpoint id in the task's environment still resolves, to
 		// this task.
 		r := s.do(t, http.MethodGet, k.stateURL(), "")
-		expectReply(t, "GET after agent restart", r, 200, "application/json", unprotectedBody(k.arn))
+		testutil.ExpectReply(t, "GET after agent restart", r, 200, "application/json", unprotectedBody(k.arn))
 	}
 	// Still exactly these two tasks: the restart started no replacements.
 	list, err := s.ecs.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String(clusterName)})
@@ -81,7 +84,7 @@ func TestAgentKill9AndRestart(t *testing.T) {
 // data dir with the tasks and their protection intact, and the task
 // processes are never stopped.
 func TestServerKill9AndRestart(t *testing.T) {
-	skipUnlessE2E(t)
+	testutil.SkipUnlessE2E(t)
 	s := startSplit(t)
 	td, dir := s.taskDef(t, "server-restart")
 	s.createService(t, "durable", td, 2)
@@ -95,7 +98,7 @@ func TestServerKill9AndRestart(t *testing.T) {
 	s.setProtection(t, true, tasks[1].arn)
 	before := s.getProtection(t, tasks[0].arn, tasks[1].arn)
 
-	s.main.kill9(t)
+	s.main.Kill9(t, deadline)
 	s.startServer(t)
 
 	after := s.getProtection(t, tasks[0].arn, tasks[1].arn)
@@ -111,13 +114,13 @@ func TestServerKill9AndRestart(t *testing.T) {
 	}
 	// The agent reconnects: the endpoint answers through the new server.
 	for _, k := range tasks {
-		var r reply
+		var r testutil.Reply
 		eventually(t, deadline, "the task endpoint to reach the restarted server", func() (bool, string) {
 			r = s.do(t, http.MethodGet, k.stateURL(), "")
-			return r.status == 200, r.body
+			return r.Status == 200, r.Body
 		})
-		if !protectedBodyRe(k.arn).MatchString(r.body) {
-			t.Errorf("GET after server restart: %s", r.body)
+		if !protectedBodyRe(k.arn).MatchString(r.Body) {
+			t.Errorf("GET after server restart: %s", r.Body)
 		}
 	}
 	for _, k := range tasks {
@@ -138,20 +141,20 @@ func TestServerKill9AndRestart(t *testing.T) {
 // through the task endpoint answers 504 RequestCanceled after the 4 s
 // budget, and the task keeps running.
 func TestControlPlaneDown504(t *testing.T) {
-	skipUnlessE2E(t)
+	testutil.SkipUnlessE2E(t)
 	s := startSplit(t)
 	td, dir := s.taskDef(t, "cp-down")
 	s.createService(t, "lonely", td, 1)
 	k := s.waitTasks(t, dir, 1)[0]
 
-	if !s.main.stop(10 * time.Second) {
+	if !s.main.Stop(os.Interrupt, 10*time.Second) {
 		t.Fatal("the server did not exit on SIGINT")
 	}
 	start := time.Now()
 	r := s.do(t, http.MethodPut, k.stateURL(), `{"ProtectionEnabled":true}`)
 	took := time.Since(start)
-	t.Logf("PUT with the control plane down answered %d after %v", r.status, took)
-	expectReply(t, "PUT with the control plane down", r, 504, "application/json",
+	t.Logf("PUT with the control plane down answered %d after %v", r.Status, took)
+	testutil.ExpectReply(t, "PUT with the control plane down", r, 504, "application/json",
 		`{"error":{"Arn":"`+k.arn+`","Code":"RequestCanceled","Message":"Timed out calling ECS Task Protection API"}}`)
 	if took < 3500*time.Millisecond || took > 10*time.Second {
 		t.Errorf("the 504 came after %v, want about 4 s (3.5 s - 10 s)", took)
@@ -159,8 +162,8 @@ func TestControlPlaneDown504(t *testing.T) {
 	start = time.Now()
 	r = s.do(t, http.MethodGet, k.stateURL(), "")
 	took = time.Since(start)
-	t.Logf("GET with the control plane down answered %d after %v", r.status, took)
-	expectReply(t, "GET with the control plane down", r, 504, "application/json",
+	t.Logf("GET with the control plane down answered %d after %v", r.Status, took)
+	testutil.ExpectReply(t, "GET with the control plane down", r, 504, "application/json",
 		`{"error":{"Arn":"`+k.arn+`","Code":"RequestCanceled","Message":"Timed out calling ECS Task Protection API"}}`)
 	if took < 3500*time.Millisecond || took > 10*time.Second {
 		t.Errorf("the 504 came after %v, want about 4 s (3.5 s - 10 s)", took)
@@ -173,9 +176,9 @@ func TestControlPlaneDown504(t *testing.T) {
 	s.startServer(t)
 	eventually(t, deadline, "the endpoint to work again", func() (bool, string) {
 		r = s.do(t, http.MethodGet, k.stateURL(), "")
-		return r.status == 200, r.body
+		return r.Status == 200, r.Body
 	})
-	expectReply(t, "GET after the control plane returned", r, 200, "application/json", unprotectedBody(k.arn))
+	testutil.ExpectReply(t, "GET after the control plane returned", r, 200, "application/json", unprotectedBody(k.arn))
 	if !s.alive(k.pid) || exists(k.file(".term")) {
 		t.Fatalf("task %d stopped after the control plane returned", k.pid)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 var deploymentIDRe = regexp.MustCompile(`^ecs-svc/\d{19}$`)
@@ -60,7 +62,7 @@ func releaseFromInside(t *testing.T, k task) time.Duration {
 // TestLaunchPostWalkthrough is the launch blog post's walkthrough: a service
 // of three, two tasks protected, scale to zero.
 func TestLaunchPostWalkthrough(t *testing.T) {
-	skipUnlessE2E(t)
+	testutil.SkipUnlessE2E(t)
 	s := startUp(t)
 	ctx := context.Background()
 	td, dir := s.taskDef(t, "walkthrough")

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"golang.org/x/time/rate"
@@ -21,6 +20,7 @@ import (
 	"github.com/holdfast/holdfast/internal/agent/endpoint"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/server"
+	"github.com/holdfast/holdfast/internal/testutil"
 	"github.com/holdfast/holdfast/protection"
 )
 
@@ -28,7 +28,7 @@ const (
 	tCluster = "default"
 	tKey     = "AK"
 	tSecret  = "SK"
-	tRegion  = "us-east-1"
+	tRegion  = testutil.Region
 )
 
 // fakeClock adapts internal/clock.Fake to protection.Clock, so that the
@@ -92,11 +92,7 @@ func newEnv(t *testing.T) *env {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	client := ecs.New(ecs.Options{
-		Region:       tRegion,
-		BaseEndpoint: aws.String("http://" + addr),
-		Credentials:  credentials.NewStaticCredentialsProvider(tKey, tSecret, ""),
-	})
+	client := testutil.ECSClient("http://"+addr, testutil.Credentials{AccessKeyID: tKey, SecretAccessKey: tSecret})
 	e := &env{t: t, ctx: context.Background(), clk: clk, ecs: client, state: &state{ids: map[string]string{}}}
 	e.eventually("control plane healthy", func() bool {
 		r, err := http.Get("http://" + addr + "/healthz")
@@ -120,13 +116,7 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) eventually(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.EventuallyTrue(e.t, 30*time.Second, 5*time.Millisecond, what, cond)
 }
 
 // registerTD registers a task definition revision of family "app".

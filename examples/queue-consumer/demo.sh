@@ -24,19 +24,10 @@
 #                      with apt-get when missing and running as root)
 set -euo pipefail
 
-ENDPOINT=${1:?usage: demo.sh ENDPOINT   e.g. demo.sh http://127.0.0.1:7420}
-export HOLDFAST_ENDPOINT=$ENDPOINT
 DEMO_JOB_MS=${DEMO_JOB_MS:-300000}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-work=${DEMO_WORKDIR:-$(mktemp -d "${TMPDIR:-/tmp}/holdfast-queue-demo.XXXXXX")}
-mkdir -p "$work"
-work=$(cd "$work" && pwd)
-say() { printf '\n==> %s\n' "$*"; }
-fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
-
-say "Building the worker into $work"
-(cd "$here" && go build -o "$work/queue-consumer" .) || fail "go build"
-bin=$work/queue-consumer
+source "$here/../lib.sh"
+demo_init queue-consumer "${1:-}"
 
 REDIS_SERVER=${REDIS_SERVER:-$(command -v redis-server || true)}
 if [[ -z $REDIS_SERVER ]]; then
@@ -81,18 +72,12 @@ say "Sending a job of $DEMO_JOB_MS milliseconds"
 "$bin" ctl protection --task "$task"
 
 say "Scaling the service to 0 while the job runs"
-"$bin" ctl scale --service "$service" 0
-"$bin" ctl wait-event --timeout 60s --service "$service" --contains "tasks under protection" \
-  || fail "no 'tasks under protection' event"
-"$bin" ctl wait-task --timeout 5s --task "$task" --status RUNNING || fail "the protected task is not running"
+demo_scale_in
 echo "the task keeps running until its job is done"
 
 wait_s=$(( DEMO_JOB_MS / 1000 + 120 ))
 say "Waiting for the job to finish and the task to stop (at most ${wait_s}s)"
-"$bin" ctl wait-log --timeout "${wait_s}s" --file "$log" --contains "Task protection released" >/dev/null \
-  || fail "the worker did not release its protection"
-stopped=$("$bin" ctl wait-task --timeout 60s --task "$task" --status STOPPED) \
-  || fail "the task did not stop after the release"
+demo_wait_stopped worker "${wait_s}s"
 
 say "Worker log"
 cat "$log"

@@ -7,19 +7,14 @@ package main
 // cannot be installed (as root with apt-get).
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"github.com/holdfast/holdfast/examples/internal/democtl"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,23 +22,18 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/holdfast/holdfast/examples/internal/democtl"
+	"github.com/holdfast/holdfast/examples/internal/demotest"
 	"github.com/holdfast/holdfast/internal/agent"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/server"
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
-func skipE2E(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end; skipped under -short")
-	}
-	if runtime.GOOS != "linux" {
-		t.Skip("the process runtime is Linux-only")
-	}
-}
+// TestMain removes the holdfast binary the tests build.
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // redisServer returns the redis-server binary, installing the Debian
 // package when missing and running as root; it skips the test otherwise.
@@ -71,31 +61,12 @@ func redisServer(t *testing.T) string {
 	return ""
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func goBuild(t *testing.T, out, pkg string) string {
-	t.Helper()
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
-}
-
 // startRedis runs a private redis-server and returns its URL.
 func startRedis(t *testing.T) string {
 	t.Helper()
 	bin := redisServer(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--save", "", "--daemonize", "no")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -111,132 +82,26 @@ func startRedis(t *testing.T) string {
 	return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
 }
 
+// waitFor polls cond every 20 ms until it holds, failing after limit.
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// holdfastUp runs the real `holdfast up` and returns its API URL and data
-// dir.
-func holdfastUp(t *testing.T, bin string) (endpoint, dataDir string) {
-	t.Helper()
-	dataDir = t.TempDir()
-	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(bin, "up", "--data-dir", dataDir, "--listen", api, "--agent-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	logf, err := os.Create(filepath.Join(t.TempDir(), "holdfast.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
-	endpoint = "http://" + api
-	waitFor(t, "holdfast up", 60*time.Second, func() bool {
-		r, err := http.Get(endpoint + "/healthz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == 200
-	})
-	return endpoint, dataDir
-}
-
-func clientFromDataDir(t *testing.T, endpoint, dataDir string) *ecs.Client {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dataDir, "credentials.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct{ AccessKeyID, SecretAccessKey string }
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	return ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")})
-}
-
-var logLine = regexp.MustCompile(`^(\S+)    (.*)$`)
-
-type entry struct {
-	at  time.Time
-	msg string
-}
-
-func readLog(t *testing.T, path string) []entry {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []entry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		m := logLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		at, err := time.Parse("2006-01-02T15:04:05.000Z07:00", m[1])
-		if err != nil {
-			t.Fatalf("bad timestamp in %q", sc.Text())
-		}
-		out = append(out, entry{at, m[2]})
-	}
-	return out
+	testutil.EventuallyTrue(t, limit, 20*time.Millisecond, what, cond)
 }
 
 // TestDemo runs demo.sh against the real `holdfast up` with a short job
 // and checks the story: the post's log lines in order, the service event,
 // and the task stopping within 1 s of the release.
 func TestDemo(t *testing.T) {
-	skipE2E(t)
+	testutil.SkipUnlessE2E(t)
 	redisServer(t)
-	hf := goBuild(t, filepath.Join(t.TempDir(), "holdfast"), "github.com/holdfast/holdfast/cmd/holdfast")
-	endpoint, dataDir := holdfastUp(t, hf)
-	work := t.TempDir()
 	const jobMS = 3000
-	cmd := exec.Command("bash", "demo.sh", endpoint)
-	cmd.Env = append(os.Environ(), "HOLDFAST_DATA_DIR="+dataDir, "DEMO_WORKDIR="+work, "DEMO_JOB_MS="+strconv.Itoa(jobMS),
-		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
-	out, err := cmd.CombinedOutput()
-	t.Logf("demo.sh output:\n%s", out)
-	if err != nil {
-		t.Fatalf("demo.sh: %v", err)
-	}
-	if !regexp.MustCompile(`\(service queue-consumer-\d+\) was unable to reach steady state because \(taskSet ecs-svc/\d{19}\) was unable to scale in due to \(reason 1 tasks under protection\)`).Match(out) {
-		t.Fatal("the demo did not show the 'tasks under protection' event")
-	}
-	m := regexp.MustCompile(`task ([0-9a-f]{32}) is RUNNING`).FindSubmatch(out)
-	if m == nil {
-		t.Fatal("no task id in the demo output")
-	}
-	taskID := string(m[1])
+	demo := demotest.Run(t, "queue-consumer", "DEMO_JOB_MS="+strconv.Itoa(jobMS))
 
 	// The post's lines, in order, for the one job.
-	lines := readLog(t, filepath.Join(work, "worker.log"))
+	lines := demotest.ReadLog(t, filepath.Join(demo.Work, "worker.log"))
 	var id string
 	for _, l := range lines {
-		if s, ok := strings.CutSuffix(l.msg, " - Received"); ok {
+		if s, ok := strings.CutSuffix(l.Msg, " - Received"); ok {
 			id = s
 		}
 	}
@@ -248,13 +113,13 @@ func TestDemo(t *testing.T) {
 	var got []string
 	var released time.Time
 	for i, l := range lines {
-		if l.msg == want[0] && i+len(want) <= len(lines) {
+		if l.Msg == want[0] && i+len(want) <= len(lines) {
 			got = got[:0]
 			for _, x := range lines[i : i+len(want)] {
-				got = append(got, x.msg)
+				got = append(got, x.Msg)
 			}
 			if strings.Join(got, "\n") == strings.Join(want, "\n") {
-				released = lines[i+len(want)-1].at
+				released = lines[i+len(want)-1].At
 				break
 			}
 		}
@@ -262,21 +127,7 @@ func TestDemo(t *testing.T) {
 	if released.IsZero() {
 		t.Fatalf("worker log does not contain, in order:\n%s\nlog:\n%v", strings.Join(want, "\n"), lines)
 	}
-
-	c := clientFromDataDir(t, endpoint, dataDir)
-	dt, err := c.DescribeTasks(context.Background(), &ecs.DescribeTasksInput{Cluster: aws.String("default"), Tasks: []string{taskID}})
-	if err != nil || len(dt.Tasks) != 1 {
-		t.Fatalf("DescribeTasks: %v", err)
-	}
-	task := dt.Tasks[0]
-	if aws.ToString(task.LastStatus) != "STOPPED" || task.StoppedAt == nil || task.StopCode != "ServiceSchedulerInitiated" {
-		t.Fatalf("task %s: status %s stopCode %s", taskID, aws.ToString(task.LastStatus), task.StopCode)
-	}
-	latency := task.StoppedAt.Sub(released)
-	t.Logf("task stopped %v after the worker logged 'Task protection released' (stoppingAt %v after)", latency, task.StoppingAt.Sub(released))
-	if latency > time.Second {
-		t.Fatalf("the task stopped %v after the release, want within 1s", latency)
-	}
+	demo.CheckStoppedAfterRelease(t, released)
 }
 
 // fakeClock for the in-process control plane.
@@ -333,8 +184,7 @@ func startInProcess(t *testing.T, hfBin string) *hfTest {
 	case <-time.After(60 * time.Second):
 		t.Fatal("agent not ready")
 	}
-	c := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr),
-		Credentials: credentials.NewStaticCredentialsProvider("AK", "SK", "")})
+	c := testutil.ECSClient("http://"+addr, testutil.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"})
 	return &hfTest{clk: clk, ecs: c, apiURL: "http://" + addr}
 }
 
@@ -347,11 +197,11 @@ func startInProcess(t *testing.T, hfBin string) *hfTest {
 // that is stuck, or a sidecar). Time is the control plane's fake clock, so
 // the minute passes at once.
 func TestKilledWorkerProtectionExpires(t *testing.T) {
-	skipE2E(t)
+	testutil.SkipUnlessE2E(t)
 	redisURL := startRedis(t)
 	dir := t.TempDir()
-	hfBin := goBuild(t, filepath.Join(dir, "holdfast"), "github.com/holdfast/holdfast/cmd/holdfast")
-	qc := goBuild(t, filepath.Join(dir, "queue-consumer"), ".")
+	hfBin := testutil.BuildHoldfast(t)
+	qc := testutil.GoBuild(t, filepath.Join(dir, "queue-consumer"), ".")
 	h := startInProcess(t, hfBin)
 	ctx := context.Background()
 	logPath, pidPath := filepath.Join(dir, "worker.log"), filepath.Join(dir, "worker.pid")

@@ -16,18 +16,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/holdfast/holdfast/examples/internal/democtl"
-	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/holdfast/holdfast/examples/internal/democtl"
+	"github.com/holdfast/holdfast/examples/internal/demolog"
 	"github.com/holdfast/holdfast/protection"
 )
 
@@ -40,29 +38,11 @@ const usage = `usage:
 `
 
 func main() {
-	args := os.Args[1:]
-	cmd := "worker"
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
-	}
-	var err error
-	switch cmd {
-	case "worker":
-		err = runWorker()
-	case "send":
-		err = runSend(args)
-	case "ping":
-		err = newRedis().Ping(context.Background()).Err()
-	case "ctl":
-		err = democtl.Run(args)
-	default:
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "queue-consumer:", err)
-		os.Exit(1)
-	}
+	democtl.Main("queue-consumer", usage, "worker", map[string]func([]string) error{
+		"worker": func([]string) error { return runWorker() },
+		"send":   runSend,
+		"ping":   func([]string) error { return newRedis().Ping(context.Background()).Err() },
+	})
 }
 
 func env(name, def string) string {
@@ -125,40 +105,21 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// logger prints the post's log lines: a timestamp and the message, on
-// stdout and, when DEMO_LOG is set, appended to that file too.
-type logger struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *logger) Printf(format string, a ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s    %s\n", time.Now().Format("2006-01-02T15:04:05.000Z07:00"), fmt.Sprintf(format, a...))
-}
-
 type message struct {
 	streamID, id, body string
 }
 
 func runWorker() error {
-	var out io.Writer = os.Stdout
-	if path := os.Getenv("DEMO_LOG"); path != "" {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		out = io.MultiWriter(os.Stdout, f)
+	log, closeLog, err := demolog.Start()
+	if err != nil {
+		return err
 	}
+	defer closeLog()
 	if path := os.Getenv("PID_FILE"); path != "" {
 		if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 			return err
 		}
 	}
-	log := &logger{w: out}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 
 	stream := env("QUEUE", "jobs")
 	pollWait := time.Duration(envInt("POLL_SECONDS", 20)) * time.Second
@@ -289,7 +250,7 @@ func toMessage(m redis.XMessage) *message {
 // process works for the number of milliseconds in the body, then deletes
 // the message. A SIGTERM does not interrupt it: the task is protected, and
 // the work is finished first.
-func process(ctx context.Context, log *logger, rdb *redis.Client, stream string, m *message) {
+func process(ctx context.Context, log *demolog.Logger, rdb *redis.Client, stream string, m *message) {
 	log.Printf("%s - Received", m.id)
 	ms, err := strconv.Atoi(m.body)
 	if err != nil || ms < 0 {

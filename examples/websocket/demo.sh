@@ -23,19 +23,10 @@
 #   PORT                the server's port (default: a free one)
 set -euo pipefail
 
-ENDPOINT=${1:?usage: demo.sh ENDPOINT   e.g. demo.sh http://127.0.0.1:7420}
-export HOLDFAST_ENDPOINT=$ENDPOINT
 DEMO_CLIENT_SECONDS=${DEMO_CLIENT_SECONDS:-60}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-work=${DEMO_WORKDIR:-$(mktemp -d "${TMPDIR:-/tmp}/holdfast-websocket-demo.XXXXXX")}
-mkdir -p "$work"
-work=$(cd "$work" && pwd)
-say() { printf '\n==> %s\n' "$*"; }
-fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
-
-say "Building the server into $work"
-(cd "$here" && go build -o "$work/websocket" .) || fail "go build"
-bin=$work/websocket
+source "$here/../lib.sh"
+demo_init websocket "${1:-}"
 port=${PORT:-$("$bin" ctl freeport)}
 
 service=websocket-$(date +%s)
@@ -61,10 +52,7 @@ client_pid=$!
 "$bin" ctl protection --task "$task"
 
 say "Scaling the service to 0 while the client is connected"
-"$bin" ctl scale --service "$service" 0
-"$bin" ctl wait-event --timeout 60s --service "$service" --contains "tasks under protection" \
-  || fail "no 'tasks under protection' event"
-"$bin" ctl wait-task --timeout 5s --task "$task" --status RUNNING || fail "the protected task is not running"
+demo_scale_in
 echo "the task keeps running while the client is connected"
 
 say "Waiting for the client to leave (after ${DEMO_CLIENT_SECONDS}s) and the task to stop"
@@ -74,10 +62,7 @@ if ! wait "$client_pid"; then
   fail "the client was disconnected before it left"
 fi
 client_pid=""
-"$bin" ctl wait-log --timeout 60s --file "$log" --contains "Task protection released" >/dev/null \
-  || fail "the server did not release its protection"
-stopped=$("$bin" ctl wait-task --timeout 60s --task "$task" --status STOPPED) \
-  || fail "the task did not stop after the release"
+demo_wait_stopped server 60s
 
 say "Client log"
 cat "$work/client.log"

@@ -16,8 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/holdfast/holdfast/examples/internal/democtl"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -29,6 +27,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/holdfast/holdfast/examples/internal/democtl"
+	"github.com/holdfast/holdfast/examples/internal/demolog"
 	"github.com/holdfast/holdfast/protection"
 )
 
@@ -44,44 +44,14 @@ const usage = `usage:
 var indexHTML []byte
 
 func main() {
-	args := os.Args[1:]
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
-	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = serve()
-	case "client":
-		err = client(args)
-	case "ctl":
-		err = democtl.Run(args)
-	default:
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "websocket:", err)
-		os.Exit(1)
-	}
-}
-
-// logger prints the post's log lines: a timestamp and the message, on
-// stdout and, when DEMO_LOG is set, appended to that file too.
-type logger struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *logger) Printf(format string, a ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s    %s\n", time.Now().Format("2006-01-02T15:04:05.000Z07:00"), fmt.Sprintf(format, a...))
+	democtl.Main("websocket", usage, "serve", map[string]func([]string) error{
+		"serve":  func([]string) error { return serve() },
+		"client": client,
+	})
 }
 
 type server struct {
-	log   *logger
+	log   *demolog.Logger
 	p     *protection.Protector
 	ctx   context.Context
 	mu    sync.Mutex
@@ -89,23 +59,18 @@ type server struct {
 }
 
 func serve() error {
-	var out io.Writer = os.Stdout
-	if path := os.Getenv("DEMO_LOG"); path != "" {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		out = io.MultiWriter(os.Stdout, f)
+	log, closeLog, err := demolog.Start()
+	if err != nil {
+		return err
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	defer closeLog()
 	minutes := 30
 	if v, err := strconv.Atoi(os.Getenv("PROTECTION_MINUTES")); err == nil && v > 0 {
 		minutes = v
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	s := &server{log: &logger{w: out}, ctx: ctx, conns: map[*websocket.Conn]struct{}{}}
+	s := &server{log: log, ctx: ctx, conns: map[*websocket.Conn]struct{}{}}
 	p, err := protection.New(protection.WithExpiry(minutes), protection.WithRenewHook(s.renewed))
 	if err != nil {
 		return err
@@ -240,7 +205,7 @@ func client(args []string) error {
 	}
 	defer c.CloseNow()
 	stamp := func(f string, a ...any) {
-		fmt.Printf("%s    client: %s\n", time.Now().Format("2006-01-02T15:04:05.000Z07:00"), fmt.Sprintf(f, a...))
+		fmt.Printf("%s    client: %s\n", time.Now().Format(demolog.TimeFormat), fmt.Sprintf(f, a...))
 	}
 	stamp("connected to %s", *url)
 	msgs := make(chan string)

@@ -16,63 +16,24 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/holdfast/holdfast/internal/cli"
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 // The end-to-end test runs the real binary: `holdfast up` on free loopback
 // ports with a temporary data dir, and each operator command as a process,
 // so exit codes and output are what a person sees.
 
-var (
-	binDir    string
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// holdfastBinary builds cmd/holdfast once per test binary.
-func holdfastBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = fmt.Errorf("go tool not found: %w", err)
-			return
-		}
-		binDir, err = os.MkdirTemp("", "holdfast-cli-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(binDir, "holdfast")
-		out, err := exec.Command(goTool, "build", "-o", binPath, "github.com/holdfast/holdfast/cmd/holdfast").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// TestMain removes the holdfast binary the test builds.
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // cleanEnv is the test's environment without AWS and holdfast settings, so
 // that the commands under test see only what each case gives them.
@@ -92,28 +53,18 @@ type cluster struct {
 	dataDir  string
 	endpoint string
 	ecs      *ecs.Client
-	creds    struct{ AccessKeyID, SecretAccessKey string }
+	creds    testutil.Credentials
 }
 
 // eventually polls cond until it holds; the limit only bounds a hung test.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("gave up waiting for %s; last state: %s", what, last)
+	testutil.Eventually(t, 90*time.Second, 200*time.Millisecond, what, cond)
 }
 
 func startUp(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{bin: holdfastBinary(t), dataDir: t.TempDir()}
+	c := &cluster{bin: testutil.BuildHoldfast(t), dataDir: t.TempDir()}
 	up := exec.Command(c.bin, "up", "--data-dir", c.dataDir, "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--log-level", "warn")
 	up.Env = cleanEnv()
 	var upErr bytes.Buffer
@@ -145,23 +96,8 @@ func startUp(t *testing.T) *cluster {
 		_ = up.Process.Kill()
 		t.Fatalf("holdfast up printed no banner\n%s", upErr.String())
 	}
-	b, err := os.ReadFile(filepath.Join(c.dataDir, "credentials.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cr struct {
-		AccessKeyID     string `json:"accessKeyId"`
-		SecretAccessKey string `json:"secretAccessKey"`
-	}
-	if err := json.Unmarshal(b, &cr); err != nil {
-		t.Fatal(err)
-	}
-	c.creds.AccessKeyID, c.creds.SecretAccessKey = cr.AccessKeyID, cr.SecretAccessKey
-	c.ecs = ecs.New(ecs.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(c.endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider(cr.AccessKeyID, cr.SecretAccessKey, ""),
-	})
+	c.creds = testutil.ReadCredentials(t, c.dataDir)
+	c.ecs = testutil.ECSClient(c.endpoint, c.creds)
 	t.Cleanup(func() {
 		c.stopAllTasks(t)
 		_ = up.Process.Signal(os.Interrupt)
@@ -176,51 +112,15 @@ func startUp(t *testing.T) *cluster {
 	return c
 }
 
-// stopAllTasks stops every service task through the API (scale to 0,
-// unprotect) and waits until the agent reports them stopped: the agent
-// leaves tasks running when it exits.
+// stopAllTasks stops every task through the API and waits until the agent
+// reports them stopped: the agent leaves tasks running when it exits.
 func (c *cluster) stopAllTasks(t *testing.T) {
-	ctx := context.Background()
-	def := aws.String("default")
-	services, err := c.ecs.ListServices(ctx, &ecs.ListServicesInput{Cluster: def})
-	if err != nil {
-		t.Logf("cleanup: ListServices: %v", err)
-		return
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := testutil.StopAllTasks(ctx, c.ecs, "default"); err != nil {
+		t.Errorf("cleanup: %v", err)
 	}
-	for _, s := range services.ServiceArns {
-		if _, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: def, Service: aws.String(s), DesiredCount: aws.Int32(0)}); err != nil {
-			t.Logf("cleanup: UpdateService: %v", err)
-		}
-	}
-	var all []string
-	eventually(t, "all tasks stopped", func() (bool, string) {
-		running, err := c.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: def, DesiredStatus: ecstypes.DesiredStatusRunning})
-		if err != nil {
-			return false, err.Error()
-		}
-		if len(running.TaskArns) > 0 {
-			all = append(all, running.TaskArns...)
-			_, _ = c.ecs.UpdateTaskProtection(ctx, &ecs.UpdateTaskProtectionInput{Cluster: def, Tasks: running.TaskArns[:min(10, len(running.TaskArns))], ProtectionEnabled: false})
-			return false, fmt.Sprintf("%d tasks desired RUNNING", len(running.TaskArns))
-		}
-		stopped, err := c.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: def, DesiredStatus: ecstypes.DesiredStatusStopped})
-		if err != nil {
-			return false, err.Error()
-		}
-		if len(stopped.TaskArns) == 0 {
-			return true, ""
-		}
-		out, err := c.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: def, Tasks: stopped.TaskArns[:min(100, len(stopped.TaskArns))]})
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, tk := range out.Tasks {
-			if aws.ToString(tk.LastStatus) != "STOPPED" {
-				return false, aws.ToString(tk.TaskArn) + " is " + aws.ToString(tk.LastStatus)
-			}
-		}
-		return true, ""
-	})
 }
 
 // killLeftovers kills task processes that the runtime still records as

@@ -3,8 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,8 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
@@ -27,10 +23,14 @@ import (
 	"github.com/holdfast/holdfast/internal/control"
 	"github.com/holdfast/holdfast/internal/scheduler"
 	"github.com/holdfast/holdfast/internal/server"
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
+// hfCreds are the control plane's only credentials.
+var hfCreds = testutil.Credentials{AccessKeyID: hfKeyID, SecretAccessKey: hfSecret}
+
 const (
-	hfRegion  = "us-east-1"
+	hfRegion  = testutil.Region
 	hfAccount = "123456789012"
 	hfKeyID   = "AKIDHOLDFASTTEST"
 	hfSecret  = "holdfast-test-secret"
@@ -109,12 +109,7 @@ func hfStart(t *testing.T, o hfOpts) *hfEnv {
 }
 
 func hfClient(addr string) *ecs.Client {
-	return ecs.New(ecs.Options{
-		Region:           hfRegion,
-		BaseEndpoint:     aws.String("http://" + addr),
-		Credentials:      credentials.NewStaticCredentialsProvider(hfKeyID, hfSecret, ""),
-		RetryMaxAttempts: 1,
-	})
+	return testutil.ECSClient("http://"+addr, hfCreds, func(o *ecs.Options) { o.RetryMaxAttempts = 1 })
 }
 
 // hfRaw sends a signed AWS JSON 1.1 request and returns status and body.
@@ -126,11 +121,7 @@ func hfRaw(t *testing.T, addr, target string, body []byte) (int, []byte) {
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", target)
-	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: hfKeyID, SecretAccessKey: hfSecret}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", hfRegion, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Sign(t, req, body, hfCreds, "ecs", hfRegion, time.Now())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s: %v", target, err)
@@ -197,13 +188,7 @@ func must[T any](v T, err error) T {
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.EventuallyTrue(t, 30*time.Second, 2*time.Millisecond, what, cond)
 }
 
 // --- fixtures ---
@@ -303,19 +288,11 @@ func (e *hfEnv) report(cluster, arn, status string) {
 	}))
 }
 
-// poll is one agent long poll (HoldfastAgentV1.Poll) with waitSeconds 0.
+// poll is one agent long poll (HoldfastAgentV1.Poll) with waitSeconds 0
+// and no known revision.
 func (e *hfEnv) poll(cluster, instanceARN string) control.PollOutput {
 	e.t.Helper()
-	body, _ := json.Marshal(control.PollInput{Cluster: cluster, ContainerInstanceARN: instanceARN})
-	status, b := hfRaw(e.t, e.addr, control.PollTarget, body)
-	if status != http.StatusOK {
-		e.t.Fatalf("poll: %d %s", status, b)
-	}
-	var out control.PollOutput
-	if err := json.Unmarshal(b, &out); err != nil {
-		e.t.Fatal(err)
-	}
-	return out
+	return e.pollFrom(cluster, instanceARN, 0)
 }
 
 func (e *hfEnv) protect(cluster string, enable bool, minutes *int32, tasks ...string) *ecs.UpdateTaskProtectionOutput {

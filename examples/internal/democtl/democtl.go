@@ -301,3 +301,27 @@ func waitLog(ctx context.Context, file, text string) error {
 		return false, nil
 	})
 }
+
+// Main runs an example's command line: the first argument (def when there
+// is none) picks one of cmds, or "ctl" for Run, which get the remaining
+// arguments. Another command prints usage and exits 2; an error is printed
+// after the example's name and exits 1.
+func Main(name, usage, def string, cmds map[string]func(args []string) error) {
+	args := os.Args[1:]
+	cmd := def
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	run, ok := cmds[cmd]
+	if cmd == "ctl" {
+		run, ok = Run, true
+	}
+	if !ok {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err := run(args); err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"golang.org/x/time/rate"
+
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 const (
@@ -213,49 +214,14 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 
 func (e *testEnv) path(id string) string { return "/api/" + id + "/task-protection/v1/state" }
 
-type result struct {
-	status int
-	ctype  string
-	header http.Header
-	body   string
-}
-
 var noRedirect = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	Transport:     &http.Transport{DialContext: (&net.Dialer{}).DialContext},
 }
 
-func do(t testing.TB, method, url, body string, hdr ...string) result {
+func do(t testing.TB, method, url, body string, hdr ...string) testutil.Reply {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := noRedirect.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return result{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), header: resp.Header, body: string(b)}
-}
-
-// expect checks status, Content-Type and the exact body.
-func expect(t testing.TB, what string, got result, status int, ctype, body string) {
-	t.Helper()
-	if got.status != status || got.ctype != ctype || got.body != body {
-		t.Errorf("%s:\n got  %d %q %q\n want %d %q %q", what, got.status, got.ctype, got.body, status, ctype, body)
-	}
+	return testutil.Do(t, noRedirect, method, url, body, hdr...)
 }
 
 const jsonCT = "application/json"

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -68,11 +70,11 @@ func TestMetadataV4(t *testing.T) {
 	env.state.add(appID, task, "app")
 	env.state.add(initID, task, "init")
 
-	expect(t, "container app", do(t, http.MethodGet, env.url+"/v4/"+appID, ""), 200, jsonCT, wantApp)
-	expect(t, "container init", do(t, http.MethodGet, env.url+"/v4/"+initID, ""), 200, jsonCT, wantInit)
-	expect(t, "task via app", do(t, http.MethodGet, env.url+"/v4/"+appID+"/task", ""), 200, jsonCT, wantTask)
-	expect(t, "task via init", do(t, http.MethodGet, env.url+"/v4/"+initID+"/task", ""), 200, jsonCT, wantTask)
-	expect(t, "taskWithTags", do(t, http.MethodGet, env.url+"/v4/"+initID+"/taskWithTags?x=1", ""), 200, jsonCT, wantTask)
+	testutil.ExpectReply(t, "container app", do(t, http.MethodGet, env.url+"/v4/"+appID, ""), 200, jsonCT, wantApp)
+	testutil.ExpectReply(t, "container init", do(t, http.MethodGet, env.url+"/v4/"+initID, ""), 200, jsonCT, wantInit)
+	testutil.ExpectReply(t, "task via app", do(t, http.MethodGet, env.url+"/v4/"+appID+"/task", ""), 200, jsonCT, wantTask)
+	testutil.ExpectReply(t, "task via init", do(t, http.MethodGet, env.url+"/v4/"+initID+"/task", ""), 200, jsonCT, wantTask)
+	testutil.ExpectReply(t, "taskWithTags", do(t, http.MethodGet, env.url+"/v4/"+initID+"/taskWithTags?x=1", ""), 200, jsonCT, wantTask)
 	// The State's data is not modified by the defaults.
 	if task.Containers[0].Type != "" || task.Cluster != "" || task.LaunchType != "" {
 		t.Errorf("State data modified: %+v", task)
@@ -82,25 +84,25 @@ func TestMetadataV4(t *testing.T) {
 		unknownContainer = `"V4 container metadata handler: unable to get container ID from request: unable to get docker ID from v3 endpoint ID: `
 		unknownTask      = `"V4 task metadata handler: unable to get task arn from request: unable to get task Arn from v3 endpoint ID: `
 	)
-	expect(t, "unknown container", do(t, http.MethodGet, env.url+"/v4/bad", ""), 404, jsonCT, unknownContainer+`bad"`)
-	expect(t, "unknown /v4/", do(t, http.MethodGet, env.url+"/v4/", ""), 404, jsonCT, unknownContainer+`"`)
-	expect(t, "unknown task", do(t, http.MethodGet, env.url+"/v4/bad/task", ""), 404, jsonCT, unknownTask+`bad"`)
-	expect(t, "unknown taskWithTags", do(t, http.MethodGet, env.url+"/v4/bad/taskWithTags", ""), 404, jsonCT, unknownTask+`bad"`)
-	expect(t, "escaped id", do(t, http.MethodGet, env.url+"/v4/%3Cx%3E", ""), 404, jsonCT, unknownContainer+`\u003cx\u003e"`)
-	expect(t, "other path", do(t, http.MethodGet, env.url+"/v4/"+appID+"/stats", ""), 404, "text/plain; charset=utf-8", "404 page not found\n")
+	testutil.ExpectReply(t, "unknown container", do(t, http.MethodGet, env.url+"/v4/bad", ""), 404, jsonCT, unknownContainer+`bad"`)
+	testutil.ExpectReply(t, "unknown /v4/", do(t, http.MethodGet, env.url+"/v4/", ""), 404, jsonCT, unknownContainer+`"`)
+	testutil.ExpectReply(t, "unknown task", do(t, http.MethodGet, env.url+"/v4/bad/task", ""), 404, jsonCT, unknownTask+`bad"`)
+	testutil.ExpectReply(t, "unknown taskWithTags", do(t, http.MethodGet, env.url+"/v4/bad/taskWithTags", ""), 404, jsonCT, unknownTask+`bad"`)
+	testutil.ExpectReply(t, "escaped id", do(t, http.MethodGet, env.url+"/v4/%3Cx%3E", ""), 404, jsonCT, unknownContainer+`\u003cx\u003e"`)
+	testutil.ExpectReply(t, "other path", do(t, http.MethodGet, env.url+"/v4/"+appID+"/stats", ""), 404, "text/plain; charset=utf-8", "404 page not found\n")
 	got := do(t, http.MethodGet, env.url+"/v4//"+appID, "")
-	if got.status != http.StatusMovedPermanently || got.header.Get("Location") != "/v4/"+appID {
-		t.Errorf("non-canonical v4 path: %d %q", got.status, got.header.Get("Location"))
+	if got.Status != http.StatusMovedPermanently || got.Header.Get("Location") != "/v4/"+appID {
+		t.Errorf("non-canonical v4 path: %d %q", got.Status, got.Header.Get("Location"))
 	}
 
 	// The container name has no entry in the task.
 	ghost := newEndpointID(t)
 	env.state.add(ghost, task, "ghost")
-	expect(t, "missing container", do(t, http.MethodGet, env.url+"/v4/"+ghost, ""), 500, jsonCT, `"unable to generate metadata for container 'ghost'"`)
+	testutil.ExpectReply(t, "missing container", do(t, http.MethodGet, env.url+"/v4/"+ghost, ""), 500, jsonCT, `"unable to generate metadata for container 'ghost'"`)
 
 	// Stopped tasks stop resolving.
 	env.state.remove(appID)
-	expect(t, "stopped container", do(t, http.MethodGet, env.url+"/v4/"+appID, ""), 404, jsonCT, unknownContainer+appID+`"`)
-	expect(t, "stopped task", do(t, http.MethodGet, env.url+"/v4/"+appID+"/task", ""), 404, jsonCT, unknownTask+appID+`"`)
+	testutil.ExpectReply(t, "stopped container", do(t, http.MethodGet, env.url+"/v4/"+appID, ""), 404, jsonCT, unknownContainer+appID+`"`)
+	testutil.ExpectReply(t, "stopped task", do(t, http.MethodGet, env.url+"/v4/"+appID+"/task", ""), 404, jsonCT, unknownTask+appID+`"`)
 	expectCalls(t, "v4", env.ecs)
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 const (
@@ -72,7 +74,7 @@ func TestGetProtection(t *testing.T) {
 	for _, c := range cases {
 		env.ecs.setReply(always(200, c.ecs))
 		got := do(t, http.MethodGet, c.url, c.body)
-		expect(t, c.name, got, 200, jsonCT, c.want)
+		testutil.ExpectReply(t, c.name, got, 200, jsonCT, c.want)
 		expectCalls(t, c.name, env.ecs, ecsCall{targetGet, ecsWireGet})
 	}
 }
@@ -83,7 +85,7 @@ func TestRouting(t *testing.T) {
 	p := env.path(env.id)
 	for _, m := range []string{http.MethodPost, http.MethodDelete, http.MethodPatch, http.MethodHead, http.MethodOptions} {
 		got := do(t, m, env.url+p, `{"ProtectionEnabled":true}`)
-		expect(t, "4 "+m, got, http.StatusMethodNotAllowed, "", "")
+		testutil.ExpectReply(t, "4 "+m, got, http.StatusMethodNotAllowed, "", "")
 	}
 	expectCalls(t, "4", env.ecs)
 
@@ -101,7 +103,7 @@ func TestRouting(t *testing.T) {
 	for _, np := range notFound {
 		for _, m := range []string{http.MethodGet, http.MethodPut} {
 			got := do(t, m, env.url+np, "")
-			expect(t, "5 "+m+" "+np, got, http.StatusNotFound, "text/plain; charset=utf-8", "404 page not found\n")
+			testutil.ExpectReply(t, "5 "+m+" "+np, got, http.StatusNotFound, "text/plain; charset=utf-8", "404 page not found\n")
 		}
 	}
 	expectCalls(t, "5", env.ecs)
@@ -117,14 +119,14 @@ func TestRouting(t *testing.T) {
 	for _, r := range redirects {
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost} {
 			got := do(t, m, env.url+r.path, "")
-			if got.status != http.StatusMovedPermanently || got.header.Get("Location") != r.loc || got.body != "" {
-				t.Errorf("6 %s %s: got %d Location %q body %q, want 301 %q", m, r.path, got.status, got.header.Get("Location"), got.body, r.loc)
+			if got.Status != http.StatusMovedPermanently || got.Header.Get("Location") != r.loc || got.Body != "" {
+				t.Errorf("6 %s %s: got %d Location %q body %q, want 301 %q", m, r.path, got.Status, got.Header.Get("Location"), got.Body, r.loc)
 			}
 		}
 	}
 	// Following the redirect of case 6 gives 404.
 	got := do(t, http.MethodGet, env.url+"/api/task-protection/v1/state", "")
-	expect(t, "6 follow", got, http.StatusNotFound, "text/plain; charset=utf-8", "404 page not found\n")
+	testutil.ExpectReply(t, "6 follow", got, http.StatusNotFound, "text/plain; charset=utf-8", "404 page not found\n")
 	expectCalls(t, "6", env.ecs)
 }
 
@@ -140,37 +142,37 @@ func TestRateLimitPerEndpointID(t *testing.T) {
 	// 405s are cheap and count like every other request.
 	for i := 0; i < DefaultBurst; i++ {
 		got := do(t, http.MethodPost, env.url+env.path(env.id), "")
-		if got.status != http.StatusMethodNotAllowed {
-			t.Fatalf("request %d: got %d %q, want 405", i+1, got.status, got.body)
+		if got.Status != http.StatusMethodNotAllowed {
+			t.Fatalf("request %d: got %d %q, want 405", i+1, got.Status, got.Body)
 		}
 	}
 	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodPut} {
 		got := do(t, m, env.url+env.path(env.id), "")
-		expect(t, "8 over limit "+m, got, http.StatusTooManyRequests, "text/plain; charset=utf-8", "You have reached maximum request limit.")
+		testutil.ExpectReply(t, "8 over limit "+m, got, http.StatusTooManyRequests, "text/plain; charset=utf-8", "You have reached maximum request limit.")
 	}
 	got := do(t, http.MethodGet, env.url+"/v4/"+env.id, "")
-	expect(t, "8 over limit v4", got, http.StatusTooManyRequests, "text/plain; charset=utf-8", "You have reached maximum request limit.")
+	testutil.ExpectReply(t, "8 over limit v4", got, http.StatusTooManyRequests, "text/plain; charset=utf-8", "You have reached maximum request limit.")
 	expectCalls(t, "8", env.ecs)
 
 	// Another endpoint id has its own bucket.
 	got = do(t, http.MethodPost, env.url+env.path(other), "")
-	expect(t, "8 other id", got, http.StatusMethodNotAllowed, "", "")
+	testutil.ExpectReply(t, "8 other id", got, http.StatusMethodNotAllowed, "", "")
 
 	// 40 req/s: after 100 ms, 4 more requests pass, the fifth does not.
 	later := frozen.Add(100 * time.Millisecond)
 	now.Store(&later)
 	for i := 0; i < 4; i++ {
 		got := do(t, http.MethodPost, env.url+env.path(env.id), "")
-		expect(t, fmt.Sprintf("8 refill %d", i), got, http.StatusMethodNotAllowed, "", "")
+		testutil.ExpectReply(t, fmt.Sprintf("8 refill %d", i), got, http.StatusMethodNotAllowed, "", "")
 	}
 	got = do(t, http.MethodPost, env.url+env.path(env.id), "")
-	expect(t, "8 refill exhausted", got, http.StatusTooManyRequests, "text/plain; charset=utf-8", "You have reached maximum request limit.")
+	testutil.ExpectReply(t, "8 refill exhausted", got, http.StatusTooManyRequests, "text/plain; charset=utf-8", "You have reached maximum request limit.")
 
 	// Buckets of ids idle for a full refill period are dropped.
 	muchLater := later.Add(2 * sweepEvery)
 	now.Store(&muchLater)
 	got = do(t, http.MethodPost, env.url+env.path(other), "")
-	expect(t, "8 after idle", got, http.StatusMethodNotAllowed, "", "")
+	testutil.ExpectReply(t, "8 after idle", got, http.StatusMethodNotAllowed, "", "")
 	env.h.limits.mu.Lock()
 	n := len(env.h.limits.buckets)
 	env.h.limits.mu.Unlock()
@@ -185,13 +187,13 @@ func TestRateLimitRealClock(t *testing.T) {
 	limited := 0
 	for i := 0; i < 20; i++ {
 		got := do(t, http.MethodPost, env.url+env.path(env.id), "")
-		switch got.status {
+		switch got.Status {
 		case http.StatusTooManyRequests:
 			limited++
-			expect(t, "8 real clock", got, http.StatusTooManyRequests, "text/plain; charset=utf-8", "You have reached maximum request limit.")
+			testutil.ExpectReply(t, "8 real clock", got, http.StatusTooManyRequests, "text/plain; charset=utf-8", "You have reached maximum request limit.")
 		case http.StatusMethodNotAllowed:
 		default:
-			t.Fatalf("unexpected %d", got.status)
+			t.Fatalf("unexpected %d", got.Status)
 		}
 		if i < 5 && limited > 0 {
 			t.Fatalf("request %d limited within the burst", i+1)
@@ -206,24 +208,24 @@ func TestRateLimitRealClock(t *testing.T) {
 func TestLookup(t *testing.T) {
 	env := newEnv(t, envOpts{})
 	unknown := env.url + env.path("unknown-id")
-	expect(t, "9 GET", do(t, http.MethodGet, unknown, ""), 404, jsonCT, bodyNotFound)
-	expect(t, "9 PUT", do(t, http.MethodPut, unknown, `{"ProtectionEnabled":true}`), 404, jsonCT, bodyNotFound)
-	expect(t, "22", do(t, http.MethodPut, unknown, `{`), 400, jsonCT, bodyDecodeErr)
-	expect(t, "23", do(t, http.MethodPut, unknown, `{}`), 404, jsonCT, bodyNotFound)
+	testutil.ExpectReply(t, "9 GET", do(t, http.MethodGet, unknown, ""), 404, jsonCT, bodyNotFound)
+	testutil.ExpectReply(t, "9 PUT", do(t, http.MethodPut, unknown, `{"ProtectionEnabled":true}`), 404, jsonCT, bodyNotFound)
+	testutil.ExpectReply(t, "22", do(t, http.MethodPut, unknown, `{`), 400, jsonCT, bodyDecodeErr)
+	testutil.ExpectReply(t, "23", do(t, http.MethodPut, unknown, `{}`), 404, jsonCT, bodyNotFound)
 
 	noARN := newEndpointID(t)
 	env.state.add(noARN, TaskMetadata{}, "app")
-	expect(t, "10 GET", do(t, http.MethodGet, env.url+env.path(noARN), ""), 500, jsonCT, bodyFetchFailed)
-	expect(t, "10 PUT", do(t, http.MethodPut, env.url+env.path(noARN), `{"ProtectionEnabled":true}`), 500, jsonCT, bodyFetchFailed)
+	testutil.ExpectReply(t, "10 GET", do(t, http.MethodGet, env.url+env.path(noARN), ""), 500, jsonCT, bodyFetchFailed)
+	testutil.ExpectReply(t, "10 PUT", do(t, http.MethodPut, env.url+env.path(noARN), `{"ProtectionEnabled":true}`), 500, jsonCT, bodyFetchFailed)
 	expectCalls(t, "9/10", env.ecs)
 
 	// A stopped task's id stops resolving.
 	env.ecs.setReply(always(200, ecsProtected))
-	expect(t, "before stop", do(t, http.MethodGet, env.url+env.path(env.id), ""), 200, jsonCT, bodyProtected)
+	testutil.ExpectReply(t, "before stop", do(t, http.MethodGet, env.url+env.path(env.id), ""), 200, jsonCT, bodyProtected)
 	env.state.remove(env.id)
-	expect(t, "after stop GET", do(t, http.MethodGet, env.url+env.path(env.id), ""), 404, jsonCT, bodyNotFound)
-	expect(t, "after stop PUT", do(t, http.MethodPut, env.url+env.path(env.id), `{"ProtectionEnabled":true}`), 404, jsonCT, bodyNotFound)
-	expect(t, "after stop v4", do(t, http.MethodGet, env.url+"/v4/"+env.id+"/task", ""), 404, jsonCT,
+	testutil.ExpectReply(t, "after stop GET", do(t, http.MethodGet, env.url+env.path(env.id), ""), 404, jsonCT, bodyNotFound)
+	testutil.ExpectReply(t, "after stop PUT", do(t, http.MethodPut, env.url+env.path(env.id), `{"ProtectionEnabled":true}`), 404, jsonCT, bodyNotFound)
+	testutil.ExpectReply(t, "after stop v4", do(t, http.MethodGet, env.url+"/v4/"+env.id+"/task", ""), 404, jsonCT,
 		`"V4 task metadata handler: unable to get task arn from request: unable to get task Arn from v3 endpoint ID: `+env.id+`"`)
 	if n := len(env.ecs.getCalls()); n != 1 {
 		t.Errorf("ECS calls: %d, want 1", n)
@@ -267,7 +269,7 @@ func TestUpdateBodyValidation(t *testing.T) {
 	for _, c := range cases {
 		got := do(t, http.MethodPut, u, c.body, "Content-Type", "application/json")
 		want := 400
-		expect(t, c.name, got, want, jsonCT, c.want)
+		testutil.ExpectReply(t, c.name, got, want, jsonCT, c.want)
 	}
 	expectCalls(t, "12-21", env.ecs)
 }
@@ -313,7 +315,7 @@ func TestUpdateForwarding(t *testing.T) {
 	for _, c := range cases {
 		env.ecs.setReply(always(200, ecsProtected))
 		got := do(t, http.MethodPut, u, c.body, c.hdr...)
-		expect(t, c.name, got, c.status, jsonCT, bodyProtected)
+		testutil.ExpectReply(t, c.name, got, c.status, jsonCT, bodyProtected)
 		expectCalls(t, c.name, env.ecs, ecsCall{targetUpdate, c.wire})
 	}
 
@@ -322,7 +324,7 @@ func TestUpdateForwarding(t *testing.T) {
 		return ecsReply{status: 400, body: `{"__type":"InvalidParameterException","message":"expiresInMinutes must be between 1 and 2880."}`, rid: "R31"}
 	})
 	got := do(t, http.MethodPut, u, `{"ProtectionEnabled":true,"ExpiresInMinutes":0}`)
-	expect(t, "31 ECS rejects", got, 400, jsonCT,
+	testutil.ExpectReply(t, "31 ECS rejects", got, 400, jsonCT,
 		`{"requestID":"R31","error":{"Arn":"`+testARN+`","Code":"InvalidParameterException","Message":"expiresInMinutes must be between 1 and 2880."}}`)
 }
 
@@ -360,7 +362,7 @@ func TestECSAnswers(t *testing.T) {
 		for _, m := range []string{http.MethodGet, http.MethodPut} {
 			env.ecs.setReply(always(200, c.ecs))
 			got := do(t, m, env.url+env.path(env.id), `{"ProtectionEnabled":true}`)
-			expect(t, c.name+" "+m, got, c.status, jsonCT, c.want)
+			testutil.ExpectReply(t, c.name+" "+m, got, c.status, jsonCT, c.want)
 		}
 	}
 
@@ -372,7 +374,7 @@ func TestECSAnswers(t *testing.T) {
 		got := do(t, m.method, env.url+env.path(env.id), `{"ProtectionEnabled":true}`)
 		want := `{"error":{"Arn":"` + testARN + `","Code":"ServerException","Message":"operation error ECS: ` + m.op +
 			`, https response error StatusCode: 200, RequestID: rid-bad, deserialization failed, unexpected end of JSON input"}}`
-		expect(t, "41 "+m.method, got, 500, jsonCT, want)
+		testutil.ExpectReply(t, "41 "+m.method, got, 500, jsonCT, want)
 	}
 }
 
@@ -418,7 +420,7 @@ func TestECSExceptions(t *testing.T) {
 			rep := c.reply
 			env.ecs.setReply(func(int, ecsCall) ecsReply { return rep })
 			got := do(t, m, env.url+env.path(env.id), `{"ProtectionEnabled":true}`)
-			expect(t, c.name+" "+m, got, c.status, jsonCT, c.want)
+			testutil.ExpectReply(t, c.name+" "+m, got, c.status, jsonCT, c.want)
 			if n := len(env.ecs.getCalls()); n != 1 {
 				t.Errorf("%s %s: %d ECS calls, want 1 (not retried)", c.name, m, n)
 			}
@@ -436,7 +438,7 @@ func TestECSRetryThenSuccess(t *testing.T) {
 		return ecsReply{status: 200, body: ecsProtected}
 	})
 	got := do(t, http.MethodGet, env.url+env.path(env.id), "")
-	expect(t, "49 retry", got, 200, jsonCT, bodyProtected)
+	testutil.ExpectReply(t, "49 retry", got, 200, jsonCT, bodyProtected)
 	expectCalls(t, "49 retry", env.ecs, ecsCall{targetGet, ecsWireGet}, ecsCall{targetGet, ecsWireGet})
 }
 
@@ -470,10 +472,10 @@ func TestECSRetryableFailures(t *testing.T) {
 			rep := c.reply
 			env.ecs.setReply(func(int, ecsCall) ecsReply { return rep })
 			got := do(t, http.MethodGet, env.url+env.path(env.id), "")
-			if got.status == http.StatusGatewayTimeout {
-				expect(t, c.name+" (timed out)", got, 504, jsonCT, bodyTimedOut)
+			if got.Status == http.StatusGatewayTimeout {
+				testutil.ExpectReply(t, c.name+" (timed out)", got, 504, jsonCT, bodyTimedOut)
 			} else {
-				expect(t, c.name, got, c.status, jsonCT, c.want)
+				testutil.ExpectReply(t, c.name, got, c.status, jsonCT, c.want)
 			}
 		})
 	}
@@ -491,14 +493,14 @@ func TestECSFailuresNoRetry(t *testing.T) {
 
 	env := newEnv(t, envOpts{clientOpts: []func(*ecs.Options){noRetry}})
 	env.ecs.setReply(always(400, `{"__type":"ThrottlingException","message":"Rate exceeded"}`))
-	expect(t, "48", do(t, http.MethodGet, env.url+env.path(env.id), ""), 400, jsonCT,
+	testutil.ExpectReply(t, "48", do(t, http.MethodGet, env.url+env.path(env.id), ""), 400, jsonCT,
 		`{"requestID":"rid-1","error":{"Arn":"`+testARN+`","Code":"ThrottlingException","Message":"Rate exceeded"}}`)
 	env.ecs.setReply(always(500, `{"__type":"ServerException","message":"ecs error message"}`))
-	expect(t, "49 / ST-G4", do(t, http.MethodPut, env.url+env.path(env.id), `{"ProtectionEnabled":true}`), 500, jsonCT,
+	testutil.ExpectReply(t, "49 / ST-G4", do(t, http.MethodPut, env.url+env.path(env.id), `{"ProtectionEnabled":true}`), 500, jsonCT,
 		`{"requestID":"rid-1","error":{"Arn":"`+testARN+`","Code":"ServerException","Message":"ecs error message"}}`)
 
 	dead := newEnv(t, envOpts{ecsURL: deadURL, clientOpts: []func(*ecs.Options){noRetry}})
-	expect(t, "51", do(t, http.MethodPut, dead.url+dead.path(dead.id), `{"ProtectionEnabled":true}`), 500, jsonCT,
+	testutil.ExpectReply(t, "51", do(t, http.MethodPut, dead.url+dead.path(dead.id), `{"ProtectionEnabled":true}`), 500, jsonCT,
 		`{"error":{"Arn":"`+testARN+`","Code":"ServerException","Message":"operation error ECS: UpdateTaskProtection, https response error StatusCode: 0, RequestID: , request send failed, Post \"`+deadURL+`/\": dial tcp `+closed.Addr().String()+`: connect: connection refused"}}`)
 }
 
@@ -508,7 +510,7 @@ func TestECSTimeout(t *testing.T) {
 	env.ecs.setReply(func(int, ecsCall) ecsReply { return ecsReply{hang: true} })
 	for _, m := range []string{http.MethodGet, http.MethodPut} {
 		got := do(t, m, env.url+env.path(env.id), `{"ProtectionEnabled":true}`)
-		expect(t, "50 "+m, got, 504, jsonCT, bodyTimedOut)
+		testutil.ExpectReply(t, "50 "+m, got, 504, jsonCT, bodyTimedOut)
 	}
 }
 
@@ -532,7 +534,7 @@ func TestIsolation(t *testing.T) {
 		for _, m := range []string{http.MethodGet, http.MethodPut} {
 			env.ecs.reset()
 			got := do(t, m, env.url+env.path(tc.id), `{"ProtectionEnabled":true,"ExpiresInMinutes":5}`)
-			expect(t, "isolation "+m, got, 200, jsonCT, `{"protection":{"ExpirationDate":null,"ProtectionEnabled":true,"TaskArn":"`+tc.arn+`"}}`)
+			testutil.ExpectReply(t, "isolation "+m, got, 200, jsonCT, `{"protection":{"ExpirationDate":null,"ProtectionEnabled":true,"TaskArn":"`+tc.arn+`"}}`)
 			calls := env.ecs.getCalls()
 			if len(calls) != 1 {
 				t.Fatalf("%d calls", len(calls))
@@ -550,7 +552,7 @@ func TestIsolation(t *testing.T) {
 	for _, bad := range []string{env.id[:len(env.id)-1], env.id + "0", strings.ToUpper(env.id), env.id + "%00"} {
 		env.ecs.reset()
 		got := do(t, http.MethodPut, env.url+env.path(bad), `{"ProtectionEnabled":true}`)
-		expect(t, "bad id "+bad, got, 404, jsonCT, bodyNotFound)
+		testutil.ExpectReply(t, "bad id "+bad, got, 404, jsonCT, bodyNotFound)
 		expectCalls(t, "bad id", env.ecs)
 	}
 }
@@ -609,8 +611,8 @@ func TestErrorMappingStub(t *testing.T) {
 			stub.err = c.err
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(m, "/api/id/task-protection/v1/state", strings.NewReader(`{"ProtectionEnabled":true,"ExpiresInMinutes":5}`)))
-			got := result{status: rec.Code, ctype: rec.Header().Get("Content-Type"), body: rec.Body.String()}
-			expect(t, c.name+" "+m, got, c.status, jsonCT, c.want)
+			got := testutil.Reply{Status: rec.Code, ContentType: rec.Header().Get("Content-Type"), Body: rec.Body.String()}
+			testutil.ExpectReply(t, c.name+" "+m, got, c.status, jsonCT, c.want)
 		}
 	}
 	if stub.get == nil || aws.ToString(stub.get.Cluster) != "default" || len(stub.get.Tasks) != 1 || stub.get.Tasks[0] != "t1" {
@@ -625,7 +627,7 @@ func TestErrorMappingStub(t *testing.T) {
 	h = newHandler(Config{Cluster: "default", State: st}, nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/id/task-protection/v1/state", nil))
-	expect(t, "no client", result{status: rec.Code, ctype: rec.Header().Get("Content-Type"), body: rec.Body.String()}, 500, jsonCT,
+	testutil.ExpectReply(t, "no client", testutil.Reply{Status: rec.Code, ContentType: rec.Header().Get("Content-Type"), Body: rec.Body.String()}, 500, jsonCT,
 		`{"error":{"Arn":"t1","Code":"ServerException","Message":"Task protection is not available: the agent has no ECS client"}}`)
 }
 
