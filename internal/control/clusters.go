@@ -36,6 +36,24 @@ func clusterRef(s string) (string, error) {
 	return name, err
 }
 
+// resourceRef resolves a resource name, id or ARN of the given type. The
+// cluster is clusterIn when given, else the one named in the ARN, else
+// "default".
+func resourceRef(clusterIn, ref, resource string) (cluster, name string, err error) {
+	name, arnCluster, err := domain.ResourceName(ref, resource)
+	if err != nil {
+		return "", "", err
+	}
+	cluster, err = clusterRef(clusterIn)
+	if err != nil {
+		return "", "", err
+	}
+	if clusterIn == "" && arnCluster != "" {
+		cluster = arnCluster
+	}
+	return cluster, name, nil
+}
+
 // activeCluster returns the named cluster or ClusterNotFoundException.
 func activeCluster(tx *Tx, ref string) (string, *domain.Cluster, error) {
 	name, err := clusterRef(ref)

@@ -105,19 +105,8 @@ func (s *Store) instanceView(ci *domain.ContainerInstance) *domain.ContainerInst
 }
 
 // instanceRef resolves an instance id or ARN.
-func instanceRef(clusterIn, ref string) (cluster, id string, err error) {
-	id, arnCluster, err := domain.ResourceName(ref, "container-instance")
-	if err != nil {
-		return "", "", err
-	}
-	cluster, err = clusterRef(clusterIn)
-	if err != nil {
-		return "", "", err
-	}
-	if clusterIn == "" && arnCluster != "" {
-		cluster = arnCluster
-	}
-	return cluster, id, nil
+func instanceRef(clusterIn, r string) (cluster, id string, err error) {
+	return resourceRef(clusterIn, r, "container-instance")
 }
 
 // ListContainerInstancesInput is ListContainerInstancesRequest.

@@ -215,19 +215,8 @@ func (s *Store) serviceView(sv *domain.Service) *domain.Service {
 }
 
 // serviceRef resolves a service name or ARN (which may carry its cluster).
-func serviceRef(clusterIn, ref string) (cluster, name string, err error) {
-	name, arnCluster, err := domain.ResourceName(ref, "service")
-	if err != nil {
-		return "", "", err
-	}
-	cluster, err = clusterRef(clusterIn)
-	if err != nil {
-		return "", "", err
-	}
-	if clusterIn == "" && arnCluster != "" {
-		cluster = arnCluster
-	}
-	return cluster, name, nil
+func serviceRef(clusterIn, r string) (cluster, name string, err error) {
+	return resourceRef(clusterIn, r, "service")
 }
 
 // UpdateServiceInput is UpdateServiceRequest (the fields holdfast acts on).
@@ -264,12 +253,9 @@ func (s *Store) UpdateService(ctx context.Context, in UpdateServiceInput) (*Serv
 	}
 	var out *domain.Service
 	err = s.Update(ctx, func(tx *Tx) error {
-		if _, _, err := activeCluster(tx, cluster); err != nil {
+		old, err := existingService(tx, cluster, name)
+		if err != nil {
 			return err
-		}
-		old := tx.Service(cluster, name)
-		if old == nil {
-			return domain.ErrServiceNotFound
 		}
 		if old.Status != domain.Active {
 			return domain.ErrServiceNotActive
@@ -353,6 +339,19 @@ func (s *Store) UpdateService(ctx context.Context, in UpdateServiceInput) (*Serv
 		return nil, err
 	}
 	return &ServiceOutput{Service: s.serviceView(out)}, nil
+}
+
+// existingService returns a service of an ACTIVE cluster, or
+// ClusterNotFoundException / ServiceNotFoundException.
+func existingService(tx *Tx, cluster, name string) (*domain.Service, error) {
+	if _, _, err := activeCluster(tx, cluster); err != nil {
+		return nil, err
+	}
+	sv := tx.Service(cluster, name)
+	if sv == nil {
+		return nil, domain.ErrServiceNotFound
+	}
+	return sv, nil
 }
 
 func cloneService(sv *domain.Service) *domain.Service {
@@ -491,12 +490,9 @@ func (s *Store) DeleteService(ctx context.Context, in DeleteServiceInput) (*Serv
 	}
 	var out *domain.Service
 	err = s.Update(ctx, func(tx *Tx) error {
-		if _, _, err := activeCluster(tx, cluster); err != nil {
+		old, err := existingService(tx, cluster, name)
+		if err != nil {
 			return err
-		}
-		old := tx.Service(cluster, name)
-		if old == nil {
-			return domain.ErrServiceNotFound
 		}
 		if old.Status == domain.Inactive {
 			return domain.ErrServiceNotActive

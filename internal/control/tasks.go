@@ -44,19 +44,8 @@ func (s *Store) newTask(cluster string, c *domain.Cluster, td *domain.TaskDefini
 }
 
 // taskRef resolves a task id or ARN.
-func taskRef(clusterIn, ref string) (cluster, id string, err error) {
-	id, arnCluster, err := domain.ResourceName(ref, "task")
-	if err != nil {
-		return "", "", err
-	}
-	cluster, err = clusterRef(clusterIn)
-	if err != nil {
-		return "", "", err
-	}
-	if clusterIn == "" && arnCluster != "" {
-		cluster = arnCluster
-	}
-	return cluster, id, nil
+func taskRef(clusterIn, r string) (cluster, id string, err error) {
+	return resourceRef(clusterIn, r, "task")
 }
 
 func cloneTask(t *domain.Task) *domain.Task {
