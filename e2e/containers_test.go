@@ -67,3 +67,36 @@ func TestNonEssentialContainerExit(t *testing.T) {
 		t.Errorf("main exit code = %v, want 5", c.ExitCode)
 	}
 }
+
+// TestStoppingIsReported: a task that takes its time to exit after SIGTERM
+// shows lastStatus STOPPING until its process is gone, then STOPPED.
+func TestStoppingIsReported(t *testing.T) {
+	testutil.SkipUnlessE2E(t)
+	s := startUp(t)
+	ctx := context.Background()
+	_, err := s.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String("slowstop"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{
+			Name: aws.String("main"), Image: aws.String("busybox"), Essential: aws.Bool(true), StopTimeout: aws.Int32(10),
+			EntryPoint: []string{"/bin/sh", "-c"},
+			Command:    []string{"trap 'sleep 2; exit 0' TERM; while :; do sleep 0.1; done"},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(clusterName), TaskDefinition: aws.String("slowstop")})
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("RunTask: %v %+v", err, out)
+	}
+	arn := aws.ToString(out.Tasks[0].TaskArn)
+	s.waitTaskStatus(t, arn, "RUNNING")
+	if _, err := s.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(clusterName), Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitTaskStatus(t, arn, "STOPPING")
+	tk := s.waitTaskStatus(t, arn, "STOPPED")
+	if tk.Containers[0].ExitCode == nil || *tk.Containers[0].ExitCode != 0 {
+		t.Errorf("exit code = %v, want 0 (the trap's)", tk.Containers[0].ExitCode)
+	}
+}

@@ -412,7 +412,7 @@ func (a *Agent) apply(ctx context.Context, out control.PollOutput) {
 			}
 			lt = a.newLocalTask(d)
 			a.tasks[id] = lt
-			a.save(lt)
+			a.markDirty(lt) // reports PENDING
 			go a.startTask(ctx, id)
 			continue
 		}
@@ -595,14 +595,21 @@ func (a *Agent) failStart(id, reason string) {
 	a.markDirty(lt)
 }
 
-// stopLocked asks the runtime to stop every live container of lt.
+// stopLocked asks the runtime to stop every live container of lt. A task
+// that was RUNNING is STOPPING until its last container has exited.
 func (a *Agent) stopLocked(lt *localTask) {
+	live := false
 	for _, c := range lt.Containers {
 		if c.Status == domain.StatusRunning {
+			live = true
 			if err := a.rt.Stop(c.RuntimeID, c.StopTimeout); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 				a.log.Warn("stop container", "container", c.RuntimeID, "err", err)
 			}
 		}
+	}
+	if live && lt.KnownStatus == domain.StatusRunning {
+		lt.KnownStatus = domain.StatusStopping
+		a.markDirty(lt)
 	}
 	if lt.KnownStatus != domain.StatusStopped {
 		a.finishIfDone(lt)
@@ -740,9 +747,6 @@ func (a *Agent) pendingReports() []localTask {
 }
 
 func (a *Agent) report(ctx context.Context, t localTask) error {
-	if t.KnownStatus == domain.StatusPending {
-		return nil
-	}
 	// The report goes to ECS's SubmitTaskStateChange through the raw signed
 	// client, with holdfast's extension: containers[].healthStatus (the SDK's
 	// ContainerStateChange has no such member). See docs/architecture.md.
