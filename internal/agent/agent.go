@@ -113,6 +113,9 @@ type localTask struct {
 	// reportDirty: a change not yet reported (memory only; at start every
 	// task whose Reported differs from KnownStatus is reported again).
 	reportDirty bool
+	// starting: startTask is still starting its containers (memory only);
+	// the task cannot be STOPPED until it is done.
+	starting bool
 }
 
 type localContainer struct {
@@ -408,6 +411,18 @@ func (a *Agent) apply(ctx context.Context, out control.PollOutput) {
 		lt := a.tasks[id]
 		if lt == nil {
 			if d.Task.DesiredStatus != domain.StatusRunning {
+				if want[id] {
+					// Stopped before it ever reached this agent: nothing
+					// runs, but only our STOPPED report ends it.
+					lt = a.newLocalTask(d)
+					lt.DesiredStatus = domain.StatusStopped
+					lt.StopReason = d.Task.StoppedReason
+					for i := range lt.Containers {
+						lt.Containers[i].Status = domain.StatusStopped
+					}
+					a.tasks[id] = lt
+					a.finishIfDone(lt)
+				}
 				continue
 			}
 			lt = a.newLocalTask(d)
@@ -516,12 +531,16 @@ func (a *Agent) startTask(ctx context.Context, id string) {
 	}
 	td := lt.TaskDef
 	containers := append([]localContainer(nil), lt.Containers...)
+	lt.starting = true
 	a.mu.Unlock()
 	if err := os.MkdirAll(filepath.Join(a.cfg.DataDir, "logs", id), 0o755); err != nil {
 		a.failStart(id, err.Error())
 		return
 	}
 	for i, c := range containers {
+		if a.abortStart(id, i) {
+			return
+		}
 		cd := td.ContainerDefinitions[i]
 		argv := append(append([]string{}, cd.EntryPoint...), cd.Command...)
 		if len(argv) == 0 {
@@ -562,6 +581,7 @@ func (a *Agent) startTask(ctx context.Context, id string) {
 		a.mu.Unlock()
 		return
 	}
+	lt.starting = false
 	if lt.KnownStatus == domain.StatusPending {
 		lt.KnownStatus = domain.StatusRunning
 		lt.StartedAt = time.Now()
@@ -574,6 +594,28 @@ func (a *Agent) startTask(ctx context.Context, id string) {
 	a.startHealthChecks(ctx, id)
 }
 
+// abortStart stops a start in progress before container i when the task
+// was told to stop meanwhile: the containers not started yet never will be,
+// and those already started are stopped.
+func (a *Agent) abortStart(id string, i int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	lt := a.tasks[id]
+	if lt == nil || lt.DesiredStatus != domain.StatusStopped {
+		return false
+	}
+	lt.starting = false
+	for j := i; j < len(lt.Containers); j++ {
+		if lt.Containers[j].Status == domain.StatusPending {
+			lt.Containers[j].Status = domain.StatusStopped
+		}
+	}
+	a.stopLocked(lt)
+	a.finishIfDone(lt)
+	a.markDirty(lt)
+	return true
+}
+
 func (a *Agent) failStart(id, reason string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -581,6 +623,7 @@ func (a *Agent) failStart(id, reason string) {
 	if lt == nil {
 		return
 	}
+	lt.starting = false
 	a.log.Warn("task failed to start", "task", id, "reason", reason)
 	lt.StopReason = reason
 	lt.DesiredStatus = domain.StatusStopped
@@ -618,6 +661,9 @@ func (a *Agent) stopLocked(lt *localTask) {
 
 // finishIfDone moves lt to STOPPED once no container is running.
 func (a *Agent) finishIfDone(lt *localTask) {
+	if lt.starting {
+		return // startTask finishes it
+	}
 	for _, c := range lt.Containers {
 		if c.Status == domain.StatusRunning {
 			return
@@ -709,15 +755,28 @@ func (a *Agent) reportLoop(ctx context.Context) {
 	for {
 		pending := a.pendingReports()
 		failed := false
-		for _, r := range pending {
+		for i, r := range pending {
 			if err := a.report(ctx, r); err != nil {
 				a.log.Warn("status report failed; will retry", "task", r.ID, "status", r.KnownStatus, "err", err)
 				failed = true
+				// pendingReports cleared their dirty flags: queue this one
+				// and the rest again, or a change that left the status as
+				// it was (health, a container's exit) is never retried.
+				a.mu.Lock()
+				for _, u := range pending[i:] {
+					if lt := a.tasks[u.ID]; lt != nil {
+						lt.reportDirty = true
+					}
+				}
+				a.mu.Unlock()
 				break
 			}
 		}
 		if failed {
 			backoff.sleep(ctx)
+			if ctx.Err() != nil {
+				return
+			}
 			continue
 		}
 		backoff.reset()

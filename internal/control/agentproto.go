@@ -364,6 +364,13 @@ func (s *Store) checkHeartbeats(timeout time.Duration) {
 			if ci == nil || !ci.AgentConnected {
 				return nil
 			}
+			// The agent may be back since it was picked: a poll open, a
+			// heartbeat, or a registration ahead of this in the loop. (fn
+			// runs under s.mu's read lock, which guards polling and lastSeen.)
+			now := tx.Now()
+			if s.polling[g.id] > 0 || now.Sub(s.lastSeen[g.id]) <= timeout || now.Sub(ci.Internal.LastSeen) <= timeout {
+				return nil
+			}
 			v := cloneInstance(ci)
 			v.AgentConnected = false
 			tx.PutInstance(v)

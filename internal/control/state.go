@@ -551,6 +551,15 @@ func (s *Store) commit(p *prepared) {
 			}
 			s.mu.Unlock()
 		}
+	} else if err := s.failure(); err != nil {
+		// A batch that writes nothing was still prepared against memory
+		// that may hold the failed batch's writes: its answers may claim
+		// what the disk never got.
+		for i := range p.errs {
+			if p.errs[i] == nil {
+				p.errs[i] = err
+			}
+		}
 	}
 	for i, r := range p.batch {
 		r.done <- p.errs[i]
