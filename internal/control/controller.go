@@ -178,6 +178,13 @@ func (c *Controller) reconcile(ctx context.Context, key string) {
 		return
 	}
 	if !ran {
+		// Gone or INACTIVE: forget its timer.
+		c.mu.Lock()
+		if t := c.timers[key]; t != nil {
+			t.Stop()
+			delete(c.timers, key)
+		}
+		c.mu.Unlock()
 		return
 	}
 	if plan.RequeueAfter > 0 {
