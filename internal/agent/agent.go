@@ -82,6 +82,8 @@ type Agent struct {
 	byRuntime   map[string]containerRef
 	byEndpoint  map[string]containerRef
 	polledOnce  bool
+	// resume lists tasks whose start an earlier agent did not finish.
+	resume []string
 	// monitors holds the runtime ids of the containers whose health check
 	// is being run (see health.go).
 	monitors   map[string]bool
@@ -232,11 +234,27 @@ func (a *Agent) load() error {
 	if err != nil {
 		return fmt.Errorf("adopt running containers: %w", err)
 	}
+	alive := map[string]bool{}
 	for _, id := range adopted {
+		alive[id] = true
 		if _, ok := a.byRuntime[id]; !ok {
 			a.log.Warn("adopted a container with no task record; stopping it", "container", id)
 			_ = a.rt.Stop(id, 5*time.Second)
 		}
+	}
+	// A task whose start the previous agent did not finish (it died or
+	// was stopped in the middle) is started again: containers the runtime
+	// knows are kept, the others are started.
+	for id, lt := range a.tasks {
+		if lt.KnownStatus != domain.StatusPending || lt.DesiredStatus != domain.StatusRunning {
+			continue
+		}
+		for i := range lt.Containers {
+			if alive[lt.Containers[i].RuntimeID] {
+				lt.Containers[i].Status = domain.StatusRunning
+			}
+		}
+		a.resume = append(a.resume, id)
 	}
 	if len(a.tasks) > 0 {
 		a.log.Info("resumed tasks from the data dir", "tasks", len(a.tasks), "live containers", len(adopted))
@@ -315,6 +333,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	for _, id := range live {
 		a.startHealthChecks(ctx, id)
+	}
+	for _, id := range a.resume {
+		go a.startTask(ctx, id)
 	}
 	backoff := newBackoff()
 	for ctx.Err() == nil {
@@ -541,6 +562,9 @@ func (a *Agent) startTask(ctx context.Context, id string) {
 		if a.abortStart(id, i) {
 			return
 		}
+		if c.Status == domain.StatusRunning {
+			continue // adopted: it was started before an agent restart
+		}
 		cd := td.ContainerDefinitions[i]
 		argv := append(append([]string{}, cd.EntryPoint...), cd.Command...)
 		if len(argv) == 0 {
@@ -563,6 +587,11 @@ func (a *Agent) startTask(ctx context.Context, id string) {
 			StopTimeout: c.StopTimeout,
 		})
 		if err != nil {
+			if ctx.Err() != nil {
+				// The agent is shutting down, not the task failing: the
+				// next agent finishes the start.
+				return
+			}
 			a.failStart(id, err.Error())
 			return
 		}
