@@ -154,6 +154,21 @@ func TestEndpointBodies(t *testing.T) {
 		testutil.ExpectReply(t, method, s.do(t, method, url, `{"ProtectionEnabled":true}`), 405, "", "")
 	}
 	testutil.ExpectReply(t, "trailing slash", s.do(t, http.MethodGet, url+"/", ""), 404, "text/plain; charset=utf-8", "404 page not found\n")
+	// A non-canonical path is redirected with the ECS agent's 301 (not
+	// net/http's 307), to the cleaned path.
+	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"/api//task-protection/v1/state", "/api/" + k.endpointID + "/./task-protection/v1/state"} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+s.agentAddr+p, nil)
+		req.URL.Opaque = p // send the path as is
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", p, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMovedPermanently {
+			t.Errorf("GET %s: status %d, want 301", p, resp.StatusCode)
+		}
+	}
 	unknown := "http://" + s.agentAddr + "/api/00000000-0000-4000-8000-000000000000/task-protection/v1/state"
 	testutil.ExpectReply(t, "unknown id", s.do(t, http.MethodGet, unknown, ""), 404, jsonType, notFoundBody)
 

@@ -301,9 +301,9 @@ func writeFileSync(path string, b []byte) error {
 
 // Handler serves the task endpoint and the agent's own read-only paths.
 func (a *Agent) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /holdfast/v1/logs/{task}", a.serveLogs)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	own := http.NewServeMux()
+	own.HandleFunc("GET /holdfast/v1/logs/{task}", a.serveLogs)
+	own.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-a.ready:
 			w.WriteHeader(http.StatusOK)
@@ -312,8 +312,16 @@ func (a *Agent) Handler() http.Handler {
 			http.Error(w, "agent not registered yet", http.StatusServiceUnavailable)
 		}
 	})
-	mux.Handle("/", a.taskEP)
-	return mux
+	// Everything else goes to the task endpoint untouched: a ServeMux in
+	// front of it would clean non-canonical paths with its own 307, where
+	// the ECS agent (and so the endpoint) answers 301.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/holdfast/") {
+			own.ServeHTTP(w, r)
+			return
+		}
+		a.taskEP.ServeHTTP(w, r)
+	})
 }
 
 // Run registers, then polls and reports until ctx ends. Tasks keep running
