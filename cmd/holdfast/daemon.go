@@ -387,7 +387,7 @@ func envCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "data dir of `holdfast up` (holds credentials.json)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "data dir of 'holdfast up' (holds credentials.json)")
 	cmd.Flags().StringVar(&listen, "listen", defaultListen, "the API address holdfast up listens on")
 	cmd.Flags().StringVar(&region, "region", defaultRegion, "region")
 	return cmd

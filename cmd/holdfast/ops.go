@@ -28,7 +28,7 @@ func (f *opsFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.cluster, "cluster", cli.DefaultCluster, "cluster name or ARN")
 	fl.StringVar(&f.endpoint, "endpoint", "", "ECS API URL (default $AWS_ENDPOINT_URL_ECS, else "+cli.DefaultEndpoint+")")
-	fl.StringVar(&f.dataDir, "data-dir", cli.DefaultDataDir, "data dir of `holdfast up`, for its credentials.json when AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset")
+	fl.StringVar(&f.dataDir, "data-dir", cli.DefaultDataDir, "data dir of 'holdfast up', for its credentials.json when AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset")
 	fl.StringVar(&f.region, "region", "", "region to sign for (default $AWS_REGION, else $AWS_DEFAULT_REGION, else "+cli.DefaultRegion+")")
 	fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 }

@@ -44,9 +44,10 @@ func validateDeploymentConfig(dc *domain.DeploymentConfiguration) error {
 	if p := dc.MinimumHealthyPercent; p != nil && (*p < 0 || *p > 100) {
 		return domain.Errorf(domain.KindInvalidParameter, "minimumHealthyPercent must be between 0 and 100.")
 	}
-	if p := dc.MaximumPercent; p != nil && (*p < 100 || *p > 200) {
-		// ECS accepts 100-200 for REPLICA services on EC2 with rolling updates.
-		return domain.Errorf(domain.KindInvalidParameter, "maximumPercent must be between 100 and 200.")
+	if p := dc.MaximumPercent; p != nil && *p < 100 {
+		// ECS documents no upper bound (the default is 200); below 100 a
+		// rolling update could never start a replacement.
+		return domain.Errorf(domain.KindInvalidParameter, "maximumPercent must be at least 100.")
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/holdfast/holdfast/internal/control"
 )
@@ -80,5 +81,19 @@ func TestDeltaPoll(t *testing.T) {
 		if arn == first[0] {
 			t.Fatalf("stopped task still listed: %v", d3.TaskARNs)
 		}
+	}
+}
+
+// maximumPercent has no upper bound (ECS documents none): raising it is
+// how users let new tasks start while old protected ones hold on.
+func TestMaximumPercentAbove200(t *testing.T) {
+	e := hfStart(t, hfOpts{})
+	e.cluster("c")
+	td := e.taskDef("web")
+	out := must(e.ecs.CreateService(e.ctx, &ecs.CreateServiceInput{Cluster: aws.String("c"), ServiceName: aws.String("wide"),
+		TaskDefinition: aws.String(td), DesiredCount: aws.Int32(2),
+		DeploymentConfiguration: &types.DeploymentConfiguration{MaximumPercent: aws.Int32(400), MinimumHealthyPercent: aws.Int32(100)}}))
+	if got := aws.ToInt32(out.Service.DeploymentConfiguration.MaximumPercent); got != 400 {
+		t.Fatalf("maximumPercent = %d, want 400", got)
 	}
 }
