@@ -81,7 +81,6 @@ type Agent struct {
 	tasks       map[string]*localTask // by task id
 	byRuntime   map[string]containerRef
 	byEndpoint  map[string]containerRef
-	polledOnce  bool
 	// resume lists tasks whose start an earlier agent did not finish.
 	resume []string
 	// monitors holds the runtime ids of the containers whose health check

@@ -169,10 +169,8 @@ func (c *Client) describeService(ctx context.Context, service string) (*types.Se
 		return nil, err
 	}
 	if len(out.Services) == 0 {
-		for _, f := range out.Failures {
-			if aws.ToString(f.Reason) == "MISSING" {
-				return nil, &APIError{Code: "ServiceNotFoundException", Message: "Service not found."}
-			}
+		if len(out.Failures) > 0 && aws.ToString(out.Failures[0].Reason) != "MISSING" {
+			f := out.Failures[0]
 			return nil, &APIError{Code: aws.ToString(f.Reason), Message: aws.ToString(f.Detail)}
 		}
 		return nil, &APIError{Code: "ServiceNotFoundException", Message: "Service not found."}

@@ -219,7 +219,7 @@ func taskID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 // waiting until its task is RUNNING.
 func Deploy(ctx context.Context, c *ecs.Client, cluster, service string, envs []string, argv []string) error {
 	if service == "" || len(argv) == 0 {
-		return errors.New("ctl deploy: want --service NAME -- ARGV...")
+		return errors.New("ctl deploy: want --service NAME -- ARGV")
 	}
 	if !filepath.IsAbs(argv[0]) {
 		return fmt.Errorf("ctl deploy: %s: the command must be an absolute path (tasks run as host processes)", argv[0])

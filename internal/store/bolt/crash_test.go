@@ -98,8 +98,6 @@ func crashChild(path string) {
 	select {}
 }
 
-type crashAck struct{ n, rev int }
-
 func TestCrashKill9(t *testing.T) {
 	if path := os.Getenv(crashChildEnv); path != "" {
 		crashChild(path)
