@@ -76,7 +76,7 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 			if n, ok := live[svc]; ok {
 				return n
 			}
-			n := protectedCount(tx.st, cluster, svc, now)
+			n := protectedCount(tx, cluster, svc)
 			live[svc] = n
 			return n
 		}
@@ -133,13 +133,22 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 	return out, nil
 }
 
-// protectedCount counts a service's live protected tasks in st.
-func protectedCount(st *state, cluster, service string, now time.Time) int {
+// protectedCount counts a service's live protected tasks as the batch sees
+// them (before this mutation's own writes), once per batch: apply keeps the
+// cached count exact as the batch's writes land.
+func protectedCount(tx *Tx, cluster, service string) int {
+	k := svcKey(cluster, service)
+	if n, ok := tx.live[k]; ok {
+		return n
+	}
 	n := 0
-	for _, t := range st.protected[svcKey(cluster, service)] {
-		if t.Protected(now) && t.DesiredStatus != domain.StatusStopped {
+	for _, t := range tx.st.protected[k] {
+		if liveProtected(t, tx.now) {
 			n++
 		}
+	}
+	if tx.live != nil {
+		tx.live[k] = n
 	}
 	return n
 }

@@ -171,8 +171,11 @@ func (st *state) putTaskDef(td *domain.TaskDefinition) {
 // staged writes; writes are staged and applied only if the mutation returns
 // no error, so a failed request leaves nothing half-written.
 type Tx struct {
-	st     *state
-	now    time.Time
+	st  *state
+	now time.Time
+	// live caches, for this batch (one instant), each service's count of
+	// live protections; apply keeps it exact as writes land.
+	live   map[string]int
 	writes []write
 	staged map[string]any
 }
@@ -473,8 +476,9 @@ func (s *Store) prepare(batch []*request) *prepared {
 	}
 	opIndex := map[string]int{}
 	now := s.clock.Now()
+	live := map[string]int{}
 	for i, r := range batch {
-		tx := &Tx{now: now}
+		tx := &Tx{now: now, live: live}
 		s.mu.RLock()
 		tx.st = s.st
 		err := safeRun(r.fn, tx)
@@ -503,7 +507,7 @@ func (s *Store) prepare(batch []*request) *prepared {
 			p.ops = append(p.ops, op)
 		}
 		s.mu.Lock()
-		s.apply(tx.writes, p.cs)
+		s.apply(tx.writes, p.cs, live, now)
 		s.mu.Unlock()
 	}
 	return p
@@ -620,7 +624,7 @@ func encodeWrites(ws []write) ([]store.Op, error) {
 }
 
 // apply installs staged writes into the in-memory state. Caller holds s.mu.
-func (s *Store) apply(ws []write, cs changeSet) {
+func (s *Store) apply(ws []write, cs changeSet, live map[string]int, now time.Time) {
 	for _, w := range ws {
 		switch {
 		case w.prot:
@@ -628,6 +632,7 @@ func (s *Store) apply(ws []write, cs changeSet) {
 				continue // the task itself is deleted by its own write
 			}
 			t := w.obj.(*domain.Task)
+			noteLive(live, s.st.tasks[t.Internal.ClusterName][t.Internal.ID], t, now)
 			s.st.putTask(t)
 			if t.Internal.ServiceName != "" {
 				cs.services[svcKey(t.Internal.ClusterName, t.Internal.ServiceName)] = true
@@ -645,11 +650,13 @@ func (s *Store) apply(ws []write, cs changeSet) {
 			if w.del {
 				rest := strings.TrimPrefix(w.key, pfxTask)
 				cluster, id, _ := strings.Cut(rest, "/")
+				noteLive(live, s.st.tasks[cluster][id], nil, now)
 				s.st.deleteTask(cluster, id)
 				continue
 			}
 			t := w.obj.(*domain.Task)
 			old := s.st.tasks[t.Internal.ClusterName][t.Internal.ID]
+			noteLive(live, old, t, now)
 			s.st.putTask(t)
 			if t.Internal.ServiceName != "" {
 				cs.services[svcKey(t.Internal.ClusterName, t.Internal.ServiceName)] = true
@@ -667,6 +674,33 @@ func (s *Store) apply(ws []write, cs changeSet) {
 				cs.instances[ci.Internal.ID] = true
 			}
 		}
+	}
+}
+
+// liveProtected is the predicate protectedCount counts: a task that holds
+// a live protection and is not on its way out.
+func liveProtected(t *domain.Task, now time.Time) bool {
+	return t != nil && t.Internal.ServiceName != "" && t.LastStatus != domain.StatusStopped &&
+		t.DesiredStatus != domain.StatusStopped && t.Protected(now)
+}
+
+// noteLive keeps a batch's cached count of live protections exact when a
+// task changes from old to new (nil = absent).
+func noteLive(live map[string]int, old, new *domain.Task, now time.Time) {
+	if live == nil {
+		return
+	}
+	adjust := func(t *domain.Task, d int) {
+		k := svcKey(t.Internal.ClusterName, t.Internal.ServiceName)
+		if n, ok := live[k]; ok {
+			live[k] = n + d
+		}
+	}
+	if liveProtected(old, now) {
+		adjust(old, -1)
+	}
+	if liveProtected(new, now) {
+		adjust(new, +1)
 	}
 }
 
