@@ -183,3 +183,47 @@ func TestControlPlaneDown504(t *testing.T) {
 		t.Fatalf("task %d stopped after the control plane returned", k.pid)
 	}
 }
+
+// TestUpCtrlCAndRestart: Ctrl-C (SIGINT) stops `holdfast up` cleanly and
+// leaves its tasks running; `holdfast up` again on the same data dir
+// resumes everything: the same tasks, still protected, still reachable
+// through their endpoint ids, with no replacements.
+func TestUpCtrlCAndRestart(t *testing.T) {
+	testutil.SkipUnlessE2E(t)
+	s := startUp(t)
+	td, dir := s.taskDef(t, "up-restart")
+	s.createService(t, "resumed", td, 2)
+	tasks := s.waitTasks(t, dir, 2)
+	prot := s.setProtection(t, true, tasks[0].arn)
+	until := aws.ToTime(prot.ProtectedTasks[0].ExpirationDate)
+
+	if !s.main.Stop(os.Interrupt, 10*time.Second) {
+		t.Fatal("holdfast up did not exit within 10 s of SIGINT")
+	}
+	for _, k := range tasks {
+		if !s.alive(k.pid) || exists(k.file(".term")) {
+			t.Fatalf("task %d did not outlive holdfast up", k.pid)
+		}
+	}
+
+	s.startServer(t)
+	for _, k := range tasks {
+		if !s.alive(k.pid) || exists(k.file(".term")) {
+			t.Fatalf("task %d was stopped by the restart", k.pid)
+		}
+		if got := s.describeTask(t, k.arn); aws.ToString(got.LastStatus) != "RUNNING" {
+			t.Errorf("task %s after restart: %s", k.arn, aws.ToString(got.LastStatus))
+		}
+		if r := s.do(t, http.MethodGet, k.stateURL(), ""); r.Status != 200 {
+			t.Errorf("endpoint of %s after restart: %d %s", k.arn, r.Status, r.Body)
+		}
+	}
+	got, err := s.ecs.GetTaskProtection(context.Background(), &ecs.GetTaskProtectionInput{Cluster: aws.String(clusterName), Tasks: []string{tasks[0].arn}})
+	if err != nil || len(got.ProtectedTasks) != 1 || !got.ProtectedTasks[0].ProtectionEnabled || !aws.ToTime(got.ProtectedTasks[0].ExpirationDate).Equal(until) {
+		t.Fatalf("protection after restart: %+v %v, want enabled until %v", got, err, until)
+	}
+	list, err := s.ecs.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String(clusterName)})
+	if err != nil || len(list.TaskArns) != 2 {
+		t.Fatalf("after restart: %v %v, want the same 2 tasks", list, err)
+	}
+}
