@@ -273,3 +273,63 @@ func (s *Store) touch(id string) {
 	s.lastSeen[id] = s.clock.Now()
 	s.mu.Unlock()
 }
+
+// DeregisterContainerInstanceInput is DeregisterContainerInstanceRequest.
+type DeregisterContainerInstanceInput struct {
+	Cluster           string `json:"cluster"`
+	ContainerInstance string `json:"containerInstance"`
+	Force             bool   `json:"force"`
+}
+
+// DeregisterContainerInstance removes a machine from the cluster: the
+// instance becomes INACTIVE and nothing is placed on it again. Without
+// force it must run no tasks. With force its tasks are orphaned, as on ECS:
+// holdfast marks them STOPPED (so services start replacements elsewhere)
+// and the instance's agent, if it is still there, stops their processes.
+func (s *Store) DeregisterContainerInstance(ctx context.Context, in DeregisterContainerInstanceInput) (*ContainerInstanceOutput, error) {
+	if in.ContainerInstance == "" {
+		return nil, domain.Errorf(domain.KindInvalidParameter, "ContainerInstance cannot be empty.")
+	}
+	cluster, id, err := instanceRef(in.Cluster, in.ContainerInstance)
+	if err != nil {
+		return nil, err
+	}
+	var out *domain.ContainerInstance
+	err = s.Update(ctx, func(tx *Tx) error {
+		if _, _, err := activeCluster(tx, cluster); err != nil {
+			return err
+		}
+		ci := tx.Instance(cluster, id)
+		if ci == nil || ci.Status == domain.Inactive {
+			return domain.Errorf(domain.KindInvalidParameter, "The referenced container instance was not found.")
+		}
+		var live []*domain.Task
+		for tid := range tx.st.byInstance[id] {
+			if t := tx.Task(cluster, tid); t != nil && t.LastStatus != domain.StatusStopped {
+				live = append(live, t)
+			}
+		}
+		if len(live) > 0 && !in.Force {
+			return domain.Errorf(domain.KindInvalidParameter, "Found running tasks on the instance; use force to deregister it.")
+		}
+		for _, t := range live {
+			v := cloneTask(t)
+			if v.DesiredStatus != domain.StatusStopped {
+				v.StopCode = domain.StopInfrastructureHealth
+				v.StoppedReason = "Container instance " + id + " was deregistered"
+			}
+			markStopped(v, tx.Now())
+			tx.PutTask(v)
+		}
+		v := cloneInstance(ci)
+		v.Status = domain.Inactive
+		v.AgentConnected = false
+		tx.PutInstance(v)
+		out = v
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ContainerInstanceOutput{ContainerInstance: s.instanceView(out)}, nil
+}

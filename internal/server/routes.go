@@ -48,6 +48,7 @@ func Register(a *api.Server, s *control.Store) {
 		"DescribeContainerInstances":    op(s.DescribeContainerInstances),
 		"UpdateContainerInstancesState": op(s.UpdateContainerInstancesState),
 		"RegisterContainerInstance":     op(s.RegisterContainerInstance),
+		"DeregisterContainerInstance":   op(s.DeregisterContainerInstance),
 		"SubmitTaskStateChange":         op(s.SubmitTaskStateChange),
 		"UpdateTaskProtection":          op(s.UpdateTaskProtection),
 		"GetTaskProtection":             op(s.GetTaskProtection),
