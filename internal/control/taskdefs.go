@@ -109,7 +109,14 @@ func (s *Store) RegisterTaskDefinition(ctx context.Context, in RegisterTaskDefin
 	if err != nil {
 		return nil, err
 	}
-	return &TaskDefinitionOutput{TaskDefinition: out, Tags: out.Tags}, nil
+	return &TaskDefinitionOutput{TaskDefinition: tdView(out), Tags: out.Tags}, nil
+}
+
+// tdView is a task definition as ECS shows it: without its tags.
+func tdView(td *domain.TaskDefinition) *domain.TaskDefinition {
+	v := *td
+	v.Tags = nil
+	return &v
 }
 
 // resolveTaskDef finds "family", "family:rev" or an ARN; a bare family
@@ -151,7 +158,7 @@ func (s *Store) DescribeTaskDefinition(ctx context.Context, in DescribeTaskDefin
 	if err != nil {
 		return nil, err
 	}
-	out := &TaskDefinitionOutput{TaskDefinition: td}
+	out := &TaskDefinitionOutput{TaskDefinition: tdView(td)}
 	for _, inc := range in.Include {
 		if inc == "TAGS" {
 			out.Tags = td.Tags
@@ -244,5 +251,5 @@ func (s *Store) DeregisterTaskDefinition(ctx context.Context, in DeregisterTaskD
 	if err != nil {
 		return nil, err
 	}
-	return &TaskDefinitionOutput{TaskDefinition: out}, nil
+	return &TaskDefinitionOutput{TaskDefinition: tdView(out)}, nil
 }

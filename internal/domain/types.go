@@ -157,7 +157,9 @@ type TaskDefinition struct {
 	RegisteredAt            *Timestamp            `json:"registeredAt,omitempty"`
 	DeregisteredAt          *Timestamp            `json:"deregisteredAt,omitempty"`
 	RegisteredBy            string                `json:"registeredBy,omitempty"`
-	Tags                    []Tag                 `json:"-"`
+	// Tags are stored with the revision; ECS returns them beside the task
+	// definition, not in it (see control's tdView).
+	Tags []Tag `json:"tags,omitempty"`
 }
 
 // HasHealthCheck reports whether any essential container defines a health

@@ -51,6 +51,9 @@ func Register(a *api.Server, s *control.Store) {
 		"DeregisterContainerInstance":   op(s.DeregisterContainerInstance),
 		"SubmitTaskStateChange":         op(s.SubmitTaskStateChange),
 		"UpdateTaskProtection":          op(s.UpdateTaskProtection),
+		"TagResource":                   op(s.TagResource),
+		"UntagResource":                 op(s.UntagResource),
+		"ListTagsForResource":           op(s.ListTagsForResource),
 		"GetTaskProtection":             op(s.GetTaskProtection),
 	}
 	for name, h := range ops {
