@@ -253,3 +253,48 @@ func (s *Store) DeregisterTaskDefinition(ctx context.Context, in DeregisterTaskD
 	}
 	return &TaskDefinitionOutput{TaskDefinition: tdView(out)}, nil
 }
+
+// ListTaskDefinitionFamiliesInput is ListTaskDefinitionFamiliesRequest.
+type ListTaskDefinitionFamiliesInput struct {
+	FamilyPrefix string `json:"familyPrefix"`
+	Status       string `json:"status"`
+	ListInput
+}
+
+// ListTaskDefinitionFamiliesOutput is ListTaskDefinitionFamiliesResponse.
+type ListTaskDefinitionFamiliesOutput struct {
+	Families  []string `json:"families"`
+	NextToken string   `json:"nextToken,omitempty"`
+}
+
+// ListTaskDefinitionFamilies lists families: ACTIVE ones (with an active
+// revision), INACTIVE ones (with none), or ALL.
+func (s *Store) ListTaskDefinitionFamilies(ctx context.Context, in ListTaskDefinitionFamiliesInput) (*ListTaskDefinitionFamiliesOutput, error) {
+	status := in.Status
+	if status == "" {
+		status = domain.Active
+	}
+	if status != domain.Active && status != domain.Inactive && status != "ALL" {
+		return nil, domain.Errorf(domain.KindInvalidParameter, "status must be ACTIVE, INACTIVE or ALL")
+	}
+	var families []string
+	s.read(func(st *state) {
+		for _, f := range sortedKeys(st.taskDefs) {
+			if !strings.HasPrefix(f, in.FamilyPrefix) {
+				continue
+			}
+			active := false
+			for _, td := range st.taskDefs[f] {
+				active = active || (td != nil && td.Status == domain.Active)
+			}
+			if status == "ALL" || (status == domain.Active) == active {
+				families = append(families, f)
+			}
+		}
+	})
+	page, next, err := paginate(families, in.ListInput, 100)
+	if err != nil {
+		return nil, err
+	}
+	return &ListTaskDefinitionFamiliesOutput{Families: page, NextToken: next}, nil
+}

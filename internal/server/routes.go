@@ -34,6 +34,7 @@ func Register(a *api.Server, s *control.Store) {
 		"RegisterTaskDefinition":        op(s.RegisterTaskDefinition),
 		"DescribeTaskDefinition":        op(s.DescribeTaskDefinition),
 		"ListTaskDefinitions":           op(s.ListTaskDefinitions),
+		"ListTaskDefinitionFamilies":    op(s.ListTaskDefinitionFamilies),
 		"DeregisterTaskDefinition":      op(s.DeregisterTaskDefinition),
 		"CreateService":                 op(s.CreateService),
 		"UpdateService":                 op(s.UpdateService),

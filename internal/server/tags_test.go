@@ -60,3 +60,27 @@ func tagEverything(t *testing.T, dir string) (td string) {
 	}
 	return td
 }
+
+func TestListTaskDefinitionFamilies(t *testing.T) {
+	e := hfStart(t, hfOpts{})
+	e.taskDef("web")
+	e.taskDef("worker")
+	old := e.taskDef("batch")
+	must(e.ecs.DeregisterTaskDefinition(e.ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(old)}))
+	list := func(status types.TaskDefinitionFamilyStatus, prefix string) []string {
+		in := &ecs.ListTaskDefinitionFamiliesInput{Status: status}
+		if prefix != "" {
+			in.FamilyPrefix = aws.String(prefix)
+		}
+		return must(e.ecs.ListTaskDefinitionFamilies(e.ctx, in)).Families
+	}
+	if got := list("", ""); len(got) != 2 || got[0] != "web" || got[1] != "worker" {
+		t.Errorf("ACTIVE families: %v", got)
+	}
+	if got := list(types.TaskDefinitionFamilyStatusInactive, ""); len(got) != 1 || got[0] != "batch" {
+		t.Errorf("INACTIVE families: %v", got)
+	}
+	if got := list(types.TaskDefinitionFamilyStatusAll, "w"); len(got) != 2 {
+		t.Errorf("ALL with prefix w: %v", got)
+	}
+}
