@@ -238,11 +238,14 @@ func (tx *Tx) PutService(s *domain.Service) {
 	tx.stage(serviceKey(s.Internal.ClusterName, s.ServiceName), s)
 }
 func (tx *Tx) PutTask(t *domain.Task) {
-	tx.stage(taskKey(t.Internal.ClusterName, t.Internal.ID), t)
+	// A stopped task holds no protection: drop its record, if it has one
+	// (a record exists exactly while the task's ProtectedUntil is set).
 	if t.LastStatus == domain.StatusStopped {
-		// A stopped task holds no protection.
-		tx.writes = append(tx.writes, write{key: protKey(t.Internal.ClusterName, t.Internal.ID), prot: true, obj: t})
+		if prev := tx.Task(t.Internal.ClusterName, t.Internal.ID); prev != nil && !prev.Internal.ProtectedUntil.IsZero() {
+			tx.writes = append(tx.writes, write{key: protKey(t.Internal.ClusterName, t.Internal.ID), prot: true, obj: t})
+		}
 	}
+	tx.stage(taskKey(t.Internal.ClusterName, t.Internal.ID), t)
 }
 
 // PutProtection records t's new ProtectedUntil without rewriting the task.
