@@ -170,29 +170,19 @@ func upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			agentLn, err := net.Listen("tcp", agentListen)
-			if err != nil {
-				return err
-			}
-			attributes, err := parseAttributes(attrs)
-			if err != nil {
-				return err
-			}
-			ag, err := agent.New(agent.Config{
+			ag, err := startAgent(agent.Config{
 				Cluster:         "default",
 				ServerURL:       "http://" + apiAddr,
-				Listen:          agentLn.Addr().String(),
 				DataDir:         filepath.Join(f.dataDir, "agent"),
 				Region:          f.region,
 				AccessKeyID:     cfg.AccessKeyID,
 				SecretAccessKey: cfg.SecretAccessKey,
-				Attributes:      attributes,
-				Shim:            shimArgv(),
 				Logger:          log.With("part", "agent"),
-			})
+			}, agentListen, attrs)
 			if err != nil {
 				return err
 			}
+			defer ag.stop()
 			srv.ExtraReady = func() bool {
 				select {
 				case <-ag.Ready():
@@ -203,25 +193,22 @@ func upCmd() *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			agentHTTP := &http.Server{Handler: ag.Handler(), ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
-			go func() { _ = agentHTTP.Serve(agentLn) }()
 			srvDone := make(chan error, 1)
 			go func() { srvDone <- srv.Run(ctx) }()
 			agDone := make(chan error, 1)
 			go func() { agDone <- ag.Run(ctx) }()
 			select {
 			case <-ag.Ready():
-				printBanner(cmd, apiAddr, agentLn.Addr().String(), cfg, generated, f.dataDir)
+				printBanner(cmd, apiAddr, ag.addr, cfg, generated, f.dataDir)
 			case err := <-srvDone:
+				cancel()
+				<-agDone
 				return err
 			case <-ctx.Done():
 			}
 			err = <-srvDone
 			cancel()
 			<-agDone
-			shut, c2 := context.WithTimeout(context.Background(), 2*time.Second)
-			defer c2()
-			_ = agentHTTP.Shutdown(shut)
 			fmt.Fprintln(cmd.ErrOrStderr(), "holdfast stopped. Running tasks keep running and are adopted by the next `holdfast up` on this data dir.")
 			return err
 		},
@@ -230,6 +217,46 @@ func upCmd() *cobra.Command {
 	cmd.Flags().StringVar(&agentListen, "agent-listen", defaultAgentListen, "HOST:PORT of the task endpoint (what ECS_AGENT_URI points at)")
 	cmd.Flags().StringArrayVar(&attrs, "attribute", nil, "container-instance attribute NAME=VALUE for the local agent (repeatable), e.g. availability-zone=a")
 	return cmd
+}
+
+// localAgent is an agent with its task endpoint served on its listener.
+type localAgent struct {
+	*agent.Agent
+	addr string
+	http *http.Server
+}
+
+// startAgent listens on listen, builds the agent (cfg.Listen, Shim and
+// Attributes are filled in here) and serves its task endpoint. The caller
+// runs the agent and calls stop.
+func startAgent(cfg agent.Config, listen string, attrs []string) (*localAgent, error) {
+	attributes, err := parseAttributes(attrs)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Listen = ln.Addr().String()
+	cfg.Attributes = attributes
+	cfg.Shim = shimArgv()
+	ag, err := agent.New(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	// The ECS agent's server timeouts: the endpoint's 4 s ECS budget fits.
+	hs := &http.Server{Handler: ag.Handler(), ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return &localAgent{Agent: ag, addr: cfg.Listen, http: hs}, nil
+}
+
+// stop stops serving the task endpoint (the tasks keep running).
+func (l *localAgent) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = l.http.Shutdown(ctx)
 }
 
 func printBanner(cmd *cobra.Command, apiAddr, agentAddr string, cfg server.Config, generated bool, dataDir string) {
@@ -316,39 +343,23 @@ func agentCmd() *cobra.Command {
 			if accessKey == "" || secretKey == "" {
 				return errors.New("the agent needs the control plane's credentials: --access-key-id/--secret-access-key or HOLDFAST_ACCESS_KEY_ID/HOLDFAST_SECRET_ACCESS_KEY")
 			}
-			attributes, err := parseAttributes(attrs)
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return err
-			}
-			ag, err := agent.New(agent.Config{
+			ag, err := startAgent(agent.Config{
 				Cluster:         cluster,
 				ServerURL:       strings.TrimRight(serverURL, "/"),
-				Listen:          ln.Addr().String(),
 				DataDir:         dataDir,
 				Region:          region,
 				AccessKeyID:     accessKey,
 				SecretAccessKey: secretKey,
-				Attributes:      attributes,
-				Shim:            shimArgv(),
 				Logger:          log,
-			})
+			}, listen, attrs)
 			if err != nil {
 				return err
 			}
+			defer ag.stop()
 			ctx, cancel := signalContext()
 			defer cancel()
-			hs := &http.Server{Handler: ag.Handler(), ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
-			go func() { _ = hs.Serve(ln) }()
-			log.Info("agent task endpoint listening", "addr", ln.Addr().String())
-			err = ag.Run(ctx)
-			shut, c2 := context.WithTimeout(context.Background(), 2*time.Second)
-			defer c2()
-			_ = hs.Shutdown(shut)
-			return err
+			log.Info("agent task endpoint listening", "addr", ag.addr)
+			return ag.Run(ctx)
 		},
 	}
 	cmd.Flags().StringVar(&cluster, "cluster", "default", "cluster to register with")
