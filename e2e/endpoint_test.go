@@ -145,7 +145,7 @@ func TestEndpointBodies(t *testing.T) {
 	if r := s.do(t, http.MethodPut, url, `{"ProtectionEnabled":true}`); r.Status != 200 || !protectedBodyRe(k.arn).MatchString(r.Body) {
 		t.Errorf("renewing a live protection: %d %s", r.Status, r.Body)
 	}
-	if !s.alive(k.pid) || exists(k.file(".term")) {
+	if !s.undisturbed(k) {
 		t.Errorf("the protected task was stopped by the deployment")
 	}
 

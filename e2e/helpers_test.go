@@ -213,6 +213,21 @@ func (s *system) stopAllTasks() {
 	t.Logf("cleanup: task processes still running after StopTask: %v", testutil.DescribeProcs(left))
 }
 
+// undisturbed reports whether task k is still running and never got
+// SIGTERM (its trap writes <pid>.term).
+func (s *system) undisturbed(k task) bool { return s.alive(k.pid) && !exists(k.file(".term")) }
+
+// requireUndisturbed fails the test at once unless every task is
+// undisturbed; what says what they should have outlived.
+func (s *system) requireUndisturbed(t *testing.T, tasks []task, what string) {
+	t.Helper()
+	for _, k := range tasks {
+		if !s.undisturbed(k) {
+			t.Fatalf("task %d %s", k.pid, what)
+		}
+	}
+}
+
 // alive reports whether pid is a live (non-zombie) process of this system.
 func (s *system) alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))

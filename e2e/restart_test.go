@@ -27,15 +27,11 @@ func TestAgentKill9AndRestart(t *testing.T) {
 	// Tasks keep running without their agent (they live under shims in
 	// their own sessions).
 	time.Sleep(300 * time.Millisecond) // let any wrongly propagated signal land
-	for _, k := range tasks {
-		if !s.alive(k.pid) || exists(k.file(".term")) {
-			t.Fatalf("task %d did not survive the agent's SIGKILL", k.pid)
-		}
-	}
+	s.requireUndisturbed(t, tasks, "did not survive the agent's SIGKILL")
 
 	s.startAgent(t)
 	for _, k := range tasks {
-		if !s.alive(k.pid) || exists(k.file(".term")) {
+		if !s.undisturbed(k) {
 			t.Fatalf("task %d was stopped by the agent restart", k.pid)
 		}
 		if got := s.describeTask(t, k.arn); aws.ToString(got.LastStatus) != "RUNNING" || aws.ToString(got.DesiredStatus) != "RUNNING" {
@@ -124,7 +120,7 @@ func TestServerKill9AndRestart(t *testing.T) {
 		}
 	}
 	for _, k := range tasks {
-		if !s.alive(k.pid) || exists(k.file(".term")) {
+		if !s.undisturbed(k) {
 			t.Errorf("task %d was stopped across the control-plane restart", k.pid)
 		}
 	}
@@ -168,7 +164,7 @@ func TestControlPlaneDown504(t *testing.T) {
 	if took < 3500*time.Millisecond || took > 10*time.Second {
 		t.Errorf("the 504 came after %v, want about 4 s (3.5 s - 10 s)", took)
 	}
-	if !s.alive(k.pid) || exists(k.file(".term")) {
+	if !s.undisturbed(k) {
 		t.Fatalf("task %d stopped while the control plane was down", k.pid)
 	}
 
@@ -179,7 +175,7 @@ func TestControlPlaneDown504(t *testing.T) {
 		return r.Status == 200, r.Body
 	})
 	testutil.ExpectReply(t, "GET after the control plane returned", r, 200, "application/json", unprotectedBody(k.arn))
-	if !s.alive(k.pid) || exists(k.file(".term")) {
+	if !s.undisturbed(k) {
 		t.Fatalf("task %d stopped after the control plane returned", k.pid)
 	}
 }
@@ -200,15 +196,11 @@ func TestUpCtrlCAndRestart(t *testing.T) {
 	if !s.main.Stop(os.Interrupt, 10*time.Second) {
 		t.Fatal("holdfast up did not exit within 10 s of SIGINT")
 	}
-	for _, k := range tasks {
-		if !s.alive(k.pid) || exists(k.file(".term")) {
-			t.Fatalf("task %d did not outlive holdfast up", k.pid)
-		}
-	}
+	s.requireUndisturbed(t, tasks, "did not outlive holdfast up")
 
 	s.startServer(t)
 	for _, k := range tasks {
-		if !s.alive(k.pid) || exists(k.file(".term")) {
+		if !s.undisturbed(k) {
 			t.Fatalf("task %d was stopped by the restart", k.pid)
 		}
 		if got := s.describeTask(t, k.arn); aws.ToString(got.LastStatus) != "RUNNING" {

@@ -113,7 +113,7 @@ func TestLaunchPostWalkthrough(t *testing.T) {
 	blocked2 := blockedMessage(name, dep, 2)
 	s.waitEvent(t, name, blocked2)
 	for _, k := range []task{self, viaAPI} {
-		if !s.alive(k.pid) || exists(k.file(".term")) {
+		if !s.undisturbed(k) {
 			t.Errorf("protected task %d was stopped", k.pid)
 		}
 		if got := s.describeTask(t, k.arn); aws.ToString(got.LastStatus) != "RUNNING" || aws.ToString(got.DesiredStatus) != "RUNNING" {

@@ -53,8 +53,10 @@ func (l Latencies) String() string {
 }
 
 // startServer runs a control plane on a temporary data dir.
-func startServer(ctx context.Context, dir string) (*server.Server, string, error) {
-	srv, err := server.New(server.Config{
+// openServer opens a control plane on dir (loading the store) without
+// serving it.
+func openServer(dir string) (*server.Server, error) {
+	return server.New(server.Config{
 		DataDir:          dir,
 		Listen:           "127.0.0.1:0",
 		Region:           "us-east-1",
@@ -65,26 +67,33 @@ func startServer(ctx context.Context, dir string) (*server.Server, string, error
 		DefaultCluster:   "default",
 		Logger:           slog.New(slog.DiscardHandler),
 	})
+}
+
+// startServer serves a control plane on dir until ctx ends; done is closed
+// once it has stopped and released the store.
+func startServer(ctx context.Context, dir string) (srv *server.Server, addr string, done <-chan struct{}, err error) {
+	srv, err = openServer(dir)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	addr, err := srv.Listen()
+	addr, err = srv.Listen()
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	go func() { _ = srv.Run(ctx) }()
+	stopped := make(chan struct{})
+	go func() { _ = srv.Run(ctx); close(stopped) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return srv, addr, nil
+				return srv, addr, stopped, nil
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return nil, "", fmt.Errorf("server did not become healthy")
+	return nil, "", nil, fmt.Errorf("server did not become healthy")
 }
 
 // seedService registers one instance and a service of n tasks, and waits
@@ -203,7 +212,7 @@ func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Durat
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv, addr, err := startServer(ctx, dir)
+	srv, addr, _, err := startServer(ctx, dir)
 	if err != nil {
 		return ProtectResult{}, err
 	}
@@ -263,13 +272,3 @@ func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Durat
 	return ProtectResult{Clients: clients, TasksPerCall: tasksPerCall, Calls: len(all), Errors: errs, Elapsed: elapsed, Latency: summarize(all)}, nil
 }
 
-// startServerNoRun opens a control plane on dir (loading the store) without
-// serving.
-func startServerNoRun(dir string) (*server.Server, string, error) {
-	srv, err := server.New(server.Config{
-		DataDir: dir, Listen: "127.0.0.1:0", Region: "us-east-1", AccountID: "000000000000",
-		AccessKeyID: benchKey, SecretAccessKey: benchSecret, HeartbeatTimeout: 24 * time.Hour,
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	return srv, "", err
-}

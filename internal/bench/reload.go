@@ -37,7 +37,7 @@ func Reload(ctx context.Context, tasks int, self string, childArgs []string) (Re
 	res := ReloadResult{Tasks: tasks}
 	t0 := time.Now()
 	sctx, cancel := context.WithCancel(ctx)
-	srv, _, err := startServer(sctx, dir)
+	srv, _, stopped, err := startServer(sctx, dir)
 	if err != nil {
 		cancel()
 		return res, err
@@ -58,8 +58,7 @@ func Reload(ctx context.Context, tasks int, self string, childArgs []string) (Re
 	}
 	res.SeedTime = time.Since(t0)
 	cancel()
-	// Wait for the server to release the store's file lock.
-	time.Sleep(500 * time.Millisecond)
+	<-stopped // the store's file lock is released
 	if fi, err := os.Stat(filepath.Join(dir, "holdfast.db")); err == nil {
 		res.StoreBytes = fi.Size()
 	}
@@ -106,7 +105,7 @@ func seedMore(ctx context.Context, st *control.Store, name string, n int) ([]str
 // control plane does at start, and prints load_ns, rss and hwm.
 func ReloadChild(dir string) error {
 	t0 := time.Now()
-	srv, _, err := startServerNoRun(dir)
+	srv, err := openServer(dir)
 	if err != nil {
 		return err
 	}
