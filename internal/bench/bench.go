@@ -271,4 +271,3 @@ func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Durat
 	elapsed := time.Since(start)
 	return ProtectResult{Clients: clients, TasksPerCall: tasksPerCall, Calls: len(all), Errors: errs, Elapsed: elapsed, Latency: summarize(all)}, nil
 }
-
