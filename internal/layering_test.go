@@ -3,6 +3,7 @@ package internal_test
 import (
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,8 +46,9 @@ func imports(t *testing.T, dir string) map[string]string {
 func isStd(path string) bool { return !strings.Contains(strings.SplitN(path, "/", 2)[0], ".") }
 
 // TestLayering enforces the package layering in docs/architecture.md: the
-// domain and the scheduler import only the standard library, and the
-// scheduler does no I/O of its own.
+// domain and the scheduler import only the standard library, the
+// scheduler does no I/O of its own, and the agent does not import the
+// control plane.
 func TestLayering(t *testing.T) {
 	forbiddenInScheduler := []string{"net", "net/http", "os", "os/exec", "syscall", "database/sql"}
 	for _, dir := range []string{"domain", "scheduler"} {
@@ -67,5 +69,23 @@ func TestLayering(t *testing.T) {
 		if strings.Contains(p, "/store/bolt") || p == "net/http" || strings.Contains(p, "/internal/api") {
 			t.Errorf("internal/control/%s imports %s; control sees only the store interface and no transport", file, p)
 		}
+	}
+	// The agent and the control plane meet only in the protocol's types.
+	err := filepath.WalkDir("agent", func(dir string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || d.Name() == "testdata" {
+			return err
+		}
+		if gos, _ := filepath.Glob(filepath.Join(dir, "*.go")); len(gos) == 0 {
+			return nil
+		}
+		for p, file := range imports(t, dir) {
+			if strings.Contains(p, "/internal/control") || strings.Contains(p, "/internal/server") {
+				t.Errorf("internal/%s/%s imports %s; the agent sees the control plane only through internal/agentapi", dir, file, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -36,7 +36,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/agent/endpoint"
 	"github.com/holdfast/holdfast/internal/agent/runtime"
-	"github.com/holdfast/holdfast/internal/control"
+	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/domain"
 )
 
@@ -406,8 +406,8 @@ func (a *Agent) register(ctx context.Context) error {
 func (a *Agent) pollLoop(ctx context.Context) error {
 	var known int64
 	for ctx.Err() == nil {
-		var out control.PollOutput
-		err := a.raw.call(ctx, control.PollTarget, control.PollInput{
+		var out agentapi.PollOutput
+		err := a.raw.call(ctx, agentapi.PollTarget, agentapi.PollInput{
 			Cluster:              a.cfg.Cluster,
 			ContainerInstanceARN: a.InstanceARN(),
 			KnownRevision:        known,
@@ -424,7 +424,7 @@ func (a *Agent) pollLoop(ctx context.Context) error {
 }
 
 // apply makes the local tasks match what the control plane wants.
-func (a *Agent) apply(ctx context.Context, out control.PollOutput) {
+func (a *Agent) apply(ctx context.Context, out agentapi.PollOutput) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	want := map[string]bool{}
@@ -488,7 +488,7 @@ func newEndpointID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-func (a *Agent) newLocalTask(d control.DesiredTask) *localTask {
+func (a *Agent) newLocalTask(d agentapi.DesiredTask) *localTask {
 	id := taskID(d.Task.TaskARN)
 	lt := &localTask{
 		ARN:           d.Task.TaskARN,
@@ -845,7 +845,7 @@ func (a *Agent) report(ctx context.Context, t localTask) error {
 	// The report goes to ECS's SubmitTaskStateChange through the raw signed
 	// client, with holdfast's extension: containers[].healthStatus (the SDK's
 	// ContainerStateChange has no such member). See docs/architecture.md.
-	in := control.SubmitTaskStateChangeInput{
+	in := agentapi.SubmitTaskStateChangeInput{
 		Cluster: a.cfg.Cluster,
 		Task:    t.ARN,
 		Status:  t.KnownStatus,
@@ -861,7 +861,7 @@ func (a *Agent) report(ctx context.Context, t localTask) error {
 		in.PullStoppedAt = domain.TimePtr(t.CreatedAt)
 	}
 	for _, c := range t.Containers {
-		cs := control.ContainerStateChange{
+		cs := agentapi.ContainerStateChange{
 			ContainerName: c.Name,
 			Status:        c.Status,
 			RuntimeID:     c.RuntimeID,
@@ -875,8 +875,8 @@ func (a *Agent) report(ctx context.Context, t localTask) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var ack control.AckOutput
-	if err := a.raw.call(rctx, control.SubmitTaskStateChangeTarget, in, &ack); err != nil {
+	var ack agentapi.AckOutput
+	if err := a.raw.call(rctx, agentapi.SubmitTaskStateChangeTarget, in, &ack); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Type == "InvalidParameterException" {
 			// The control plane no longer knows this task: nothing to report.

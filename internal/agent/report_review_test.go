@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holdfast/holdfast/internal/control"
+	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/domain"
 )
 
@@ -22,12 +22,12 @@ type revControlPlane struct {
 	mu    sync.Mutex
 	calls int
 	failN int
-	acked []control.SubmitTaskStateChangeInput
+	acked []agentapi.SubmitTaskStateChangeInput
 }
 
 func (f *revControlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	if r.Header.Get("X-Amz-Target") != control.SubmitTaskStateChangeTarget {
+	if r.Header.Get("X-Amz-Target") != agentapi.SubmitTaskStateChangeTarget {
 		http.Error(w, `{"__type":"UnknownOperationException"}`, http.StatusBadRequest)
 		return
 	}
@@ -39,16 +39,16 @@ func (f *revControlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"__type":"ServerException","message":"down"}`))
 		return
 	}
-	var in control.SubmitTaskStateChangeInput
+	var in agentapi.SubmitTaskStateChangeInput
 	_ = json.Unmarshal(body, &in)
 	f.acked = append(f.acked, in)
 	_, _ = w.Write([]byte(`{"acknowledgment":"ACK"}`))
 }
 
-func (f *revControlPlane) snapshot() (int, []control.SubmitTaskStateChangeInput) {
+func (f *revControlPlane) snapshot() (int, []agentapi.SubmitTaskStateChangeInput) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.calls, append([]control.SubmitTaskStateChangeInput(nil), f.acked...)
+	return f.calls, append([]agentapi.SubmitTaskStateChangeInput(nil), f.acked...)
 }
 
 func revAgent(t *testing.T, url string) *Agent {

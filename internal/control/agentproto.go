@@ -4,56 +4,15 @@ import (
 	"context"
 	"time"
 
+	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/domain"
 )
 
-// The agent protocol. An agent registers with RegisterContainerInstance (an
-// ECS operation), then keeps one long poll open (HoldfastAgentV1.Poll): it
-// is both its heartbeat and the way it learns its desired tasks, answered
-// at once when the instance's tasks changed after the revision the agent
-// already has, else when they change or after WaitSeconds. Status changes
-// go up with SubmitTaskStateChange (an ECS operation).
-
-// PollTarget is the X-Amz-Target of the agent's long poll.
-const PollTarget = "HoldfastAgentV1.Poll"
-
-// SubmitTaskStateChangeTarget is the X-Amz-Target of ECS's
-// SubmitTaskStateChange, which holdfast's agent calls with its raw signed
-// client so that it can send the containers' healthStatus (a holdfast
-// extension of ContainerStateChange; SDK callers simply do not send it).
-const SubmitTaskStateChangeTarget = "AmazonEC2ContainerServiceV20141113.SubmitTaskStateChange"
-
-// PollInput is the agent's long-poll request.
-type PollInput struct {
-	Cluster              string `json:"cluster"`
-	ContainerInstanceARN string `json:"containerInstanceArn"`
-	KnownRevision        int64  `json:"knownRevision"`
-	WaitSeconds          int    `json:"waitSeconds"`
-}
-
-// DesiredTask is one task an agent must run (or stop).
-type DesiredTask struct {
-	Task           *domain.Task           `json:"task"`
-	ServiceName    string                 `json:"serviceName,omitempty"`
-	TaskDefinition *domain.TaskDefinition `json:"taskDefinition"`
-}
-
-// PollOutput tells an agent what to run. TaskARNs lists every task assigned
-// to the instance that is not STOPPED yet: the agent stops anything it runs
-// that is not listed. Tasks carries the full record (with its task
-// definition) of each listed task whose desired state changed after the
-// agent's knownRevision, or of every listed task when Full is set (a new
-// agent, or one that knows less than the control plane loaded at start).
-type PollOutput struct {
-	Revision       int64         `json:"revision"`
-	InstanceStatus string        `json:"instanceStatus"`
-	Full           bool          `json:"full"`
-	TaskARNs       []string      `json:"taskArns"`
-	Tasks          []DesiredTask `json:"tasks"`
-}
+// The control plane's side of the agent protocol. The wire types are in
+// internal/agentapi, shared with the agent.
 
 // Poll is the agent's heartbeat and desired-state long poll.
-func (s *Store) Poll(ctx context.Context, in PollInput) (*PollOutput, error) {
+func (s *Store) Poll(ctx context.Context, in agentapi.PollInput) (*agentapi.PollOutput, error) {
 	cluster, id, err := instanceRef(in.Cluster, in.ContainerInstanceARN)
 	if err != nil {
 		return nil, err
@@ -115,7 +74,7 @@ func (s *Store) Poll(ctx context.Context, in PollInput) (*PollOutput, error) {
 		}
 		t.Stop()
 	}
-	out := &PollOutput{Tasks: []DesiredTask{}, TaskARNs: []string{}}
+	out := &agentapi.PollOutput{Tasks: []agentapi.DesiredTask{}, TaskARNs: []string{}}
 	s.read(func(st *state) {
 		out.Revision = s.instRev[id]
 		out.Full = in.KnownRevision <= 0 || in.KnownRevision < s.loadRev
@@ -129,45 +88,16 @@ func (s *Store) Poll(ctx context.Context, in PollInput) (*PollOutput, error) {
 				continue
 			}
 			td, _ := resolveTaskDef(st, t.TaskDefinitionARN)
-			out.Tasks = append(out.Tasks, DesiredTask{Task: taskView(t), ServiceName: t.Internal.ServiceName, TaskDefinition: td})
+			out.Tasks = append(out.Tasks, agentapi.DesiredTask{Task: taskView(t), ServiceName: t.Internal.ServiceName, TaskDefinition: td})
 		}
 	})
 	return out, nil
 }
 
-// ContainerStateChange is one container's report in SubmitTaskStateChange.
-type ContainerStateChange struct {
-	ContainerName string `json:"containerName"`
-	RuntimeID     string `json:"runtimeId"`
-	ExitCode      *int   `json:"exitCode"`
-	Reason        string `json:"reason"`
-	Status        string `json:"status"`
-	// HealthStatus is holdfast's extension: the container's health check
-	// result (HEALTHY, UNHEALTHY or UNKNOWN); "" = unchanged.
-	HealthStatus string `json:"healthStatus,omitempty"`
-}
-
-// SubmitTaskStateChangeInput is SubmitTaskStateChangeRequest.
-type SubmitTaskStateChangeInput struct {
-	Cluster            string                 `json:"cluster"`
-	Task               string                 `json:"task"`
-	Status             string                 `json:"status"`
-	Reason             string                 `json:"reason"`
-	Containers         []ContainerStateChange `json:"containers"`
-	PullStartedAt      *domain.Timestamp      `json:"pullStartedAt"`
-	PullStoppedAt      *domain.Timestamp      `json:"pullStoppedAt"`
-	ExecutionStoppedAt *domain.Timestamp      `json:"executionStoppedAt"`
-}
-
-// AckOutput is SubmitTaskStateChangeResponse.
-type AckOutput struct {
-	Acknowledgment string `json:"acknowledgment"`
-}
-
 // SubmitTaskStateChange records a task's new known status. Status only
 // moves forward along the lifecycle; a report for a task the control plane
 // already stopped is acknowledged and ignored.
-func (s *Store) SubmitTaskStateChange(ctx context.Context, in SubmitTaskStateChangeInput) (*AckOutput, error) {
+func (s *Store) SubmitTaskStateChange(ctx context.Context, in agentapi.SubmitTaskStateChangeInput) (*agentapi.AckOutput, error) {
 	if in.Task == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Task cannot be empty.")
 	}
@@ -268,7 +198,7 @@ func (s *Store) SubmitTaskStateChange(ctx context.Context, in SubmitTaskStateCha
 	if err != nil {
 		return nil, err
 	}
-	return &AckOutput{Acknowledgment: "ACK"}, nil
+	return &agentapi.AckOutput{Acknowledgment: "ACK"}, nil
 }
 
 // taskHealth derives a task's healthStatus from its containers' (see

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/domain"
 	"github.com/holdfast/holdfast/internal/store/bolt"
@@ -144,9 +145,9 @@ func (h *depHarness) task(id string) *domain.Task {
 
 func (h *depHarness) submit(t *domain.Task, status, reason, health string) {
 	h.t.Helper()
-	in := SubmitTaskStateChangeInput{Cluster: depCluster, Task: t.TaskARN, Status: status, Reason: reason}
+	in := agentapi.SubmitTaskStateChangeInput{Cluster: depCluster, Task: t.TaskARN, Status: status, Reason: reason}
 	for _, c := range t.Containers {
-		in.Containers = append(in.Containers, ContainerStateChange{ContainerName: c.Name, Status: status, HealthStatus: health})
+		in.Containers = append(in.Containers, agentapi.ContainerStateChange{ContainerName: c.Name, Status: status, HealthStatus: health})
 	}
 	if _, err := h.s.SubmitTaskStateChange(h.ctx, in); err != nil {
 		h.t.Fatal(err)

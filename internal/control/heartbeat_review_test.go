@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/domain"
 	"github.com/holdfast/holdfast/internal/store/bolt"
@@ -109,7 +110,7 @@ func TestReviewHeartbeatLostDecisionIsRechecked(t *testing.T) {
 				rev := s.rev
 				s.mu.RUnlock()
 				go func() {
-					_, _ = s.Poll(ctx, PollInput{Cluster: "c", ContainerInstanceARN: instARN, KnownRevision: rev, WaitSeconds: 30})
+					_, _ = s.Poll(ctx, agentapi.PollInput{Cluster: "c", ContainerInstanceARN: instARN, KnownRevision: rev, WaitSeconds: 30})
 				}()
 				for {
 					s.mu.RLock()

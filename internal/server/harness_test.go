@@ -19,8 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/clock"
-	"github.com/holdfast/holdfast/internal/control"
 	"github.com/holdfast/holdfast/internal/scheduler"
 	"github.com/holdfast/holdfast/internal/server"
 	"github.com/holdfast/holdfast/internal/testutil"
@@ -290,7 +290,7 @@ func (e *hfEnv) report(cluster, arn, status string) {
 
 // poll is one agent long poll (HoldfastAgentV1.Poll) with waitSeconds 0
 // and no known revision.
-func (e *hfEnv) poll(cluster, instanceARN string) control.PollOutput {
+func (e *hfEnv) poll(cluster, instanceARN string) agentapi.PollOutput {
 	e.t.Helper()
 	return e.pollFrom(cluster, instanceARN, 0)
 }

@@ -10,25 +10,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/holdfast/holdfast/internal/control"
+	"github.com/holdfast/holdfast/internal/agentapi"
 )
 
 // pollFrom is a poll with a known revision (waitSeconds 0).
-func (e *hfEnv) pollFrom(cluster, instanceARN string, known int64) control.PollOutput {
+func (e *hfEnv) pollFrom(cluster, instanceARN string, known int64) agentapi.PollOutput {
 	e.t.Helper()
-	body, _ := json.Marshal(control.PollInput{Cluster: cluster, ContainerInstanceARN: instanceARN, KnownRevision: known})
-	status, b := hfRaw(e.t, e.addr, control.PollTarget, body)
+	body, _ := json.Marshal(agentapi.PollInput{Cluster: cluster, ContainerInstanceARN: instanceARN, KnownRevision: known})
+	status, b := hfRaw(e.t, e.addr, agentapi.PollTarget, body)
 	if status != http.StatusOK {
 		e.t.Fatalf("poll: %d %s", status, b)
 	}
-	var out control.PollOutput
+	var out agentapi.PollOutput
 	if err := json.Unmarshal(b, &out); err != nil {
 		e.t.Fatal(err)
 	}
 	return out
 }
 
-func pollTaskARNs(out control.PollOutput) []string {
+func pollTaskARNs(out agentapi.PollOutput) []string {
 	var arns []string
 	for _, d := range out.Tasks {
 		arns = append(arns, d.Task.TaskARN)

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 
+	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/control"
 )
@@ -60,5 +61,5 @@ func Register(a *api.Server, s *control.Store) {
 	for name, h := range ops {
 		a.Register(ECSPrefix+name, h)
 	}
-	a.Register(control.PollTarget, op(s.Poll))
+	a.Register(agentapi.PollTarget, op(s.Poll))
 }
