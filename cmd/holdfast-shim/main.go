@@ -9,9 +9,9 @@ package main
 import (
 	"os"
 
-	"github.com/holdfast/holdfast/internal/agent/runtime"
+	"github.com/holdfast/holdfast/internal/agent/runtime/process"
 )
 
 func main() {
-	os.Exit(runtime.RunShim(os.Args[1:]))
+	os.Exit(process.RunShim(os.Args[1:]))
 }

@@ -1,7 +1,7 @@
 // Package agent is holdfast's node agent: it registers its machine as a
 // container instance, keeps a long poll open to the control plane (its
 // heartbeat and its source of desired tasks), runs tasks as host processes
-// through internal/agent/runtime, reports every status change, and serves
+// through internal/agent/runtime/process, reports every status change, and serves
 // the task endpoint (internal/agent/endpoint) that tasks call to protect
 // themselves.
 //
@@ -35,7 +35,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/holdfast/holdfast/internal/agent/endpoint"
-	"github.com/holdfast/holdfast/internal/agent/runtime"
+	"github.com/holdfast/holdfast/internal/agent/runtime/process"
 	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/domain"
 )
@@ -71,7 +71,7 @@ type Config struct {
 type Agent struct {
 	cfg    Config
 	log    *slog.Logger
-	rt     *runtime.Runtime
+	rt     *process.Runtime
 	ecs    *ecs.Client
 	raw    *rawClient
 	taskEP http.Handler
@@ -154,7 +154,7 @@ func New(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 	}
-	rt, err := runtime.New(filepath.Join(cfg.DataDir, "containers"), cfg.Shim, cfg.Logger.With("part", "runtime"))
+	rt, err := process.New(filepath.Join(cfg.DataDir, "containers"), cfg.Shim, cfg.Logger.With("part", "runtime"))
 	if err != nil {
 		return nil, err
 	}
@@ -541,7 +541,7 @@ func (a *Agent) env(cd domain.ContainerDefinition, c localContainer) []string {
 		"AWS_REGION="+a.cfg.Region,
 		"AWS_DEFAULT_REGION="+a.cfg.Region,
 	)
-	return runtime.MergeEnv(base, over)
+	return process.MergeEnv(base, over)
 }
 
 func (a *Agent) logPath(taskID, container string) string {
@@ -585,7 +585,7 @@ func (a *Agent) startTask(ctx context.Context, id string) {
 				return
 			}
 		}
-		pid, err := a.rt.Start(ctx, runtime.Spec{
+		pid, err := a.rt.Start(ctx, process.Spec{
 			ID:          c.RuntimeID,
 			Argv:        argv,
 			Env:         a.env(cd, c),
@@ -681,7 +681,7 @@ func (a *Agent) stopLocked(lt *localTask) {
 	for _, c := range lt.Containers {
 		if c.Status == domain.StatusRunning {
 			live = true
-			if err := a.rt.Stop(c.RuntimeID, c.StopTimeout); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			if err := a.rt.Stop(c.RuntimeID, c.StopTimeout); err != nil && !errors.Is(err, process.ErrNotFound) {
 				a.log.Warn("stop container", "container", c.RuntimeID, "err", err)
 			}
 		}
@@ -733,7 +733,7 @@ func (a *Agent) exitLoop(ctx context.Context) {
 	}
 }
 
-func (a *Agent) onExit(e runtime.Exit) {
+func (a *Agent) onExit(e process.Exit) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ref, ok := a.byRuntime[e.ID]

@@ -1,4 +1,4 @@
-// Package runtime runs the containers of ECS tasks as host processes, each
+// Package process runs the containers of ECS tasks as host processes, each
 // under a small supervisor process (the shim), so that the agent can be
 // restarted, or killed with SIGKILL, without stopping its tasks or losing
 // their exit codes.
@@ -58,4 +58,4 @@
 // and a file .runtime.lock that the Runtime holds with flock, so that two
 // agents never manage the same directory. A container directory lives until
 // Forget.
-package runtime
+package process

@@ -1,6 +1,6 @@
 //go:build linux
 
-package runtime_test
+package process_test
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/holdfast/holdfast/internal/agent/runtime"
+	"github.com/holdfast/holdfast/internal/agent/runtime/process"
 )
 
 // The test binary doubles as the shim (HOLDFAST_TEST_SHIM=1) and as a
@@ -33,7 +33,7 @@ const (
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envShim) == "1" {
-		os.Exit(runtime.RunShim(os.Args[1:]))
+		os.Exit(process.RunShim(os.Args[1:]))
 	}
 	// Shims inherit the agent's environment.
 	os.Setenv(envShim, "1")
@@ -55,9 +55,9 @@ func shimCmd(tb testing.TB) []string {
 	return []string{exe}
 }
 
-func newRuntime(tb testing.TB, stateDir string) *runtime.Runtime {
+func newRuntime(tb testing.TB, stateDir string) *process.Runtime {
 	tb.Helper()
-	rt, err := runtime.New(stateDir, shimCmd(tb), nil)
+	rt, err := process.New(stateDir, shimCmd(tb), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -67,11 +67,11 @@ func newRuntime(tb testing.TB, stateDir string) *runtime.Runtime {
 
 func baseEnv() []string { return []string{"PATH=" + os.Getenv("PATH")} }
 
-func spec(dir, id string, argv ...string) runtime.Spec {
-	return runtime.Spec{ID: id, Argv: argv, Env: baseEnv(), LogPath: filepath.Join(dir, id+".log")}
+func spec(dir, id string, argv ...string) process.Spec {
+	return process.Spec{ID: id, Argv: argv, Env: baseEnv(), LogPath: filepath.Join(dir, id+".log")}
 }
 
-func start(tb testing.TB, rt *runtime.Runtime, s runtime.Spec) int {
+func start(tb testing.TB, rt *process.Runtime, s process.Spec) int {
 	tb.Helper()
 	pid, err := rt.Start(context.Background(), s)
 	if err != nil {
@@ -80,7 +80,7 @@ func start(tb testing.TB, rt *runtime.Runtime, s runtime.Spec) int {
 	return pid
 }
 
-func waitExit(tb testing.TB, rt *runtime.Runtime, id string) runtime.Exit {
+func waitExit(tb testing.TB, rt *process.Runtime, id string) process.Exit {
 	tb.Helper()
 	timer := time.NewTimer(hangGuard)
 	defer timer.Stop()
@@ -97,7 +97,7 @@ func waitExit(tb testing.TB, rt *runtime.Runtime, id string) runtime.Exit {
 	}
 }
 
-func code(e runtime.Exit) string {
+func code(e process.Exit) string {
 	if e.ExitCode == nil {
 		return "nil"
 	}
@@ -165,7 +165,7 @@ func TestEnvAndWorkingDir(t *testing.T) {
 	// "sh" without a slash is resolved through the spec's PATH.
 	s := spec(dir, "t1-env", "sh", "-c",
 		`printf '%s|%s|%s|%s\n' "$FOO" "$(pwd)" "${HOME-unset}" "${`+envShim+`-none}" > out`)
-	s.Env = runtime.MergeEnv(s.Env, []string{"FOO=bar"})
+	s.Env = process.MergeEnv(s.Env, []string{"FOO=bar"})
 	s.Dir = work
 	start(t, rt, s)
 	if e := waitExit(t, rt, s.ID); code(e) != "0" {
@@ -238,7 +238,7 @@ func TestAdoptLiveContainer(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	rt1 := newRuntime(t, state)
-	if _, err := runtime.New(state, shimCmd(t), nil); !errors.Is(err, runtime.ErrStateDirInUse) {
+	if _, err := process.New(state, shimCmd(t), nil); !errors.Is(err, process.ErrStateDirInUse) {
 		t.Fatalf("second New on a held dir: %v", err)
 	}
 	s := spec(dir, "t1-long", "sleep", "60")
@@ -253,7 +253,7 @@ func TestAdoptLiveContainer(t *testing.T) {
 	if processGone(pid) {
 		t.Fatal("program died with its runtime")
 	}
-	if err := rt2.Forget(s.ID); !errors.Is(err, runtime.ErrNotExited) {
+	if err := rt2.Forget(s.ID); !errors.Is(err, process.ErrNotExited) {
 		t.Fatalf("Forget of a live container: %v", err)
 	}
 	if err := rt2.Stop(s.ID, hangGuard); err != nil {
@@ -299,12 +299,12 @@ func TestAdoptExitedWhileNoAgent(t *testing.T) {
 // crashAgent is the body of the agent process that TestAdoptAfterAgentKill9
 // kills: it starts one container, prints its pid and waits to be killed.
 func crashAgent(stateDir string) int {
-	rt, err := runtime.New(stateDir, []string{os.Args[0]}, nil)
+	rt, err := process.New(stateDir, []string{os.Args[0]}, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	pid, err := rt.Start(context.Background(), runtime.Spec{
+	pid, err := rt.Start(context.Background(), process.Spec{
 		ID: "t1-crash", Argv: []string{"sleep", "60"}, Env: baseEnv(), LogPath: stateDir + ".log",
 	})
 	if err != nil {
@@ -371,11 +371,11 @@ func TestStartFailure(t *testing.T) {
 	rt := newRuntime(t, state)
 	cases := []struct {
 		name, want string
-		spec       runtime.Spec
+		spec       process.Spec
 	}{
 		{"missing binary", "no such file or directory", spec(dir, "t1-x", "/nonexistent/binary")},
 		{"missing in PATH", "not found in $PATH", spec(dir, "t1-x", "no-such-program-holdfast")},
-		{"bad dir", "working directory", func() runtime.Spec {
+		{"bad dir", "working directory", func() process.Spec {
 			s := spec(dir, "t1-x", "/bin/true")
 			s.Dir = filepath.Join(dir, "nope")
 			return s
@@ -384,7 +384,7 @@ func TestStartFailure(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := rt.Start(context.Background(), tc.spec)
-			if !errors.Is(err, runtime.ErrCannotStart) || !strings.Contains(err.Error(), tc.want) ||
+			if !errors.Is(err, process.ErrCannotStart) || !strings.Contains(err.Error(), tc.want) ||
 				!strings.HasPrefix(err.Error(), "CannotStartContainerError: ") {
 				t.Fatalf("err = %v, want CannotStartContainerError mentioning %q", err, tc.want)
 			}
@@ -404,7 +404,7 @@ func TestStartFailure(t *testing.T) {
 	if e := waitExit(t, rt, "t1-x"); code(e) != "0" {
 		t.Fatalf("exit = %+v", e)
 	}
-	if _, err := rt.Start(context.Background(), spec(dir, "t1-x", "/bin/true")); !errors.Is(err, runtime.ErrExists) {
+	if _, err := rt.Start(context.Background(), spec(dir, "t1-x", "/bin/true")); !errors.Is(err, process.ErrExists) {
 		t.Fatalf("Start over unforgotten state: %v", err)
 	}
 	if _, err := rt.Start(context.Background(), spec(dir, "../evil", "/bin/true")); err == nil {
@@ -413,7 +413,7 @@ func TestStartFailure(t *testing.T) {
 }
 
 func TestMergeEnv(t *testing.T) {
-	got := runtime.MergeEnv(
+	got := process.MergeEnv(
 		[]string{"PATH=/bin", "HOME=/root", "junk", "A=1"},
 		[]string{"HOME=/app", "B=2", "A=3", "=x"},
 	)
@@ -425,7 +425,7 @@ func TestMergeEnv(t *testing.T) {
 
 // stopLatency stops a running sleep and measures the time until the program
 // is gone (pidfd readable) and until its Exit is delivered.
-func stopLatency(tb testing.TB, rt *runtime.Runtime, dir, id string) (gone, delivered time.Duration) {
+func stopLatency(tb testing.TB, rt *process.Runtime, dir, id string) (gone, delivered time.Duration) {
 	pid := start(tb, rt, spec(dir, id, "sleep", "60"))
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package runtime
+package process
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	goruntime "runtime"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,7 +30,7 @@ const reportFD = 3
 func RunShim(args []string) int {
 	// PR_SET_PDEATHSIG fires when the thread that forked the child exits,
 	// so fork from a thread that lives as long as the process.
-	goruntime.LockOSThread()
+	runtime.LockOSThread()
 
 	// Catch, never ignore: caught signals revert to SIG_DFL in the program.
 	sigs := make(chan os.Signal, 1)
