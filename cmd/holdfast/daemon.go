@@ -262,7 +262,7 @@ func (l *localAgent) stop() {
 func printBanner(cmd *cobra.Command, apiAddr, agentAddr string, cfg server.Config, generated bool, dataDir string) {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "holdfast is up.\n")
-	fmt.Fprintf(w, "  ECS API:        http://%s   (GET /healthz, /metrics)\n", apiAddr)
+	fmt.Fprintf(w, "  AWS API:        http://%s   (GET /healthz, /metrics)\n", apiAddr)
 	fmt.Fprintf(w, "  task endpoint:  http://%s   (ECS_AGENT_URI for tasks)\n", agentAddr)
 	fmt.Fprintf(w, "  data dir:       %s\n", dataDir)
 	if generated {
@@ -272,6 +272,7 @@ func printBanner(cmd *cobra.Command, apiAddr, agentAddr string, cfg server.Confi
 	fmt.Fprintf(w, "export AWS_ACCESS_KEY_ID=%s\n", cfg.AccessKeyID)
 	fmt.Fprintf(w, "export AWS_SECRET_ACCESS_KEY=%s\n", cfg.SecretAccessKey)
 	fmt.Fprintf(w, "export AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", cfg.Region, cfg.Region)
+	fmt.Fprintf(w, "export AWS_ENDPOINT_URL=http://%s\n", apiAddr)
 	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_ECS=http://%s\n\n", apiAddr)
 	fmt.Fprintf(w, "Then: aws ecs list-clusters   or   holdfast ps\n")
 }
@@ -394,6 +395,7 @@ func envCmd() *cobra.Command {
 			fmt.Fprintf(w, "export AWS_ACCESS_KEY_ID=%s\n", c.AccessKeyID)
 			fmt.Fprintf(w, "export AWS_SECRET_ACCESS_KEY=%s\n", c.SecretAccessKey)
 			fmt.Fprintf(w, "export AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", region, region)
+			fmt.Fprintf(w, "export AWS_ENDPOINT_URL=http://%s\n", listen)
 			fmt.Fprintf(w, "export AWS_ENDPOINT_URL_ECS=http://%s\n", listen)
 			return nil
 		},

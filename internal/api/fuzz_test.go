@@ -3,8 +3,10 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +111,64 @@ func FuzzDecode(f *testing.F) {
 		}
 		if _, ok := err.(*domain.Error); ok {
 			t.Fatalf("Decode returned a domain error")
+		}
+	})
+}
+
+// FuzzQueryServe feeds arbitrary form bodies, signed for a Query service,
+// through the whole server: it must answer 200 with the operation's XML
+// envelope or a Query error envelope, never panic, and never refuse the
+// (valid) signature.
+func FuzzQueryServe(f *testing.F) {
+	for _, seed := range []string{
+		"Action=ListMetrics&Version=2010-08-01",
+		"Action=ListMetrics&Version=2010-08-01&Namespace=a&Dimensions.member.1.Name=x&Dimensions.member.1.Value=y",
+		"Action=ListMetrics&Version=2010-08-01&Dimensions.member.0.Name=x",
+		"Action=ListMetrics&Version=2010-08-01&Dimensions=",
+		"Action=DeleteAlarms&Version=2010-08-01",
+		"Action=Nope&Version=2010-08-01",
+		"Version=2010-08-01",
+		"%zz&Action=ListMetrics",
+		"Action=ListMetrics&Version=2010-08-01&Namespace=%00%ff<&>",
+	} {
+		f.Add([]byte(seed))
+	}
+	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	cfg := baseConfig()
+	cfg.Clock = func() time.Time { return at }
+	s := New(cfg)
+	(&monitoringStubs{}).register(s, newMonitoringService())
+	so := defaultSign(at)
+	so.service = "monitoring"
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "http://holdfast.test/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		signInPlace(t, req, body, so)
+		req.Body = ioNopCloser(string(body))
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		raw := rec.Body.String()
+		if rec.Header().Get("Content-Type") != "text/xml" || !uuidRE.MatchString(headerFold(rec.Header(), "x-amzn-RequestId")) {
+			t.Fatalf("headers %v", rec.Header())
+		}
+		var envelope struct {
+			XMLName xml.Name
+			Error   struct{ Code, Message string }
+		}
+		if err := xml.Unmarshal(rec.Body.Bytes(), &envelope); err != nil {
+			t.Fatalf("not XML (%v): %s", err, raw)
+		}
+		switch {
+		case rec.Code == http.StatusOK:
+			if !strings.HasSuffix(envelope.XMLName.Local, "Response") || envelope.XMLName.Local == "ErrorResponse" {
+				t.Fatalf("200 with %s", raw)
+			}
+		case envelope.XMLName.Local != "ErrorResponse" || envelope.Error.Code == "" || envelope.Error.Message == "":
+			t.Fatalf("%d without an error envelope: %s", rec.Code, raw)
+		case envelope.Error.Code == "SignatureDoesNotMatch" || envelope.Error.Code == "IncompleteSignature":
+			t.Fatalf("a properly signed request was refused: %s", raw)
+		case rec.Code >= 500:
+			t.Fatalf("server fault: %s", raw)
 		}
 	})
 }

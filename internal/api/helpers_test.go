@@ -127,6 +127,33 @@ func registerStubs(s *Server, rc *recorder) {
 	s.Register("HoldfastAgentV1.Poll", ok)
 }
 
+// The keys fakeIdentities knows: an assumed role's temporary credentials
+// and an IAM user's long-term key.
+const (
+	tempAKID   = "ASIAHOLDFASTTEMP0001"
+	tempSecret = "temporary-secret"
+	tempToken  = "FwoGZXIvYXdzE-token"
+	tempARN    = "arn:aws:sts::000000000000:assumed-role/worker/session-1"
+	userAKID   = "AKIAHOLDFASTUSER0001"
+	userSecret = "user-secret"
+)
+
+// fakeIdentities is a CredentialSource with one session and one user.
+type fakeIdentities struct{ expires time.Time }
+
+func (f fakeIdentities) LookupAccessKey(_ context.Context, id, token string) (Credential, error) {
+	switch id {
+	case tempAKID:
+		return Credential{SecretAccessKey: tempSecret, SessionToken: tempToken, Expiration: f.expires,
+			Principal: Principal{Account: "000000000000", Type: PrincipalAssumedRole, ARN: tempARN,
+				RoleName: "worker", SessionName: "session-1"}}, nil
+	case userAKID:
+		return Credential{SecretAccessKey: userSecret, Principal: Principal{Account: "000000000000",
+			Type: PrincipalUser, ARN: "arn:aws:iam::000000000000:user/alice", UserName: "alice"}}, nil
+	}
+	return Credential{}, ErrUnknownAccessKey
+}
+
 func baseConfig() Config {
 	return Config{
 		Region:      testRegion,

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/holdfast/holdfast/internal/api/awsquery"
 	"github.com/holdfast/holdfast/internal/domain"
 )
 
@@ -33,29 +36,37 @@ const DefaultMaxBodyBytes int64 = 1 << 20
 // is set directly so that net/http does not canonicalize it.
 const requestIDHeader = "x-amzn-RequestId"
 
-// Handler runs one operation: body is the raw JSON request (possibly empty;
-// use Decode); the result is marshalled with encoding/json as the response
-// body (nil is {}). Errors go through WireError.
+// Header names and media types of the protocols.
+const (
+	cborContentType  = "application/cbor"
+	smithyProtocol   = "smithy-protocol"
+	queryErrorHeader = "x-amzn-query-error"
+)
+
+// Handler runs one operation. body is the raw request body (possibly
+// empty): decode it with DecodeRequest (any protocol) or Decode (AWS JSON
+// only). The result is encoded in the caller's protocol (nil is an empty
+// result). Errors are answered in the caller's protocol (see WireError).
 type Handler func(ctx context.Context, body []byte) (any, error)
 
-// Principal identifies the authenticated caller.
-type Principal struct {
-	AccessKeyID string
-}
-
-// Authorizer is the single hook where IAM-style authorization will be added.
-// It runs after authentication and routing, before throttling and the
-// handler. A *domain.Error is answered through the error table; any other
-// error is an AccessDeniedException.
-type Authorizer interface {
-	Authorize(ctx context.Context, p Principal, target string, body []byte) error
+// Op adapts a typed operation to a Handler: decode the input in the
+// caller's protocol, then call f.
+func Op[I any, O any](f func(context.Context, I) (O, error)) Handler {
+	return func(ctx context.Context, body []byte) (any, error) {
+		var in I
+		if err := DecodeRequest(ctx, body, &in); err != nil {
+			return nil, err
+		}
+		return f(ctx, in)
+	}
 }
 
 // Metrics receives one observation per request, after the response is
-// written. operation is the X-Amz-Target if it is registered and "unknown"
-// otherwise (so label cardinality stays bounded); errType is the __type of an
-// error response and "" on success. Config.Registry installs a Prometheus
-// implementation.
+// written. operation is the registered operation's name (the X-Amz-Target
+// for services that have one, else "<signing name>:<Operation>") and
+// "unknown" otherwise (so label cardinality stays bounded); errType is the
+// __type of an error response and "" on success. Config.Registry installs
+// a Prometheus implementation.
 type Metrics interface {
 	ObserveRequest(operation string, status int, errType string, elapsed time.Duration)
 }
@@ -64,12 +75,16 @@ type Metrics interface {
 type Config struct {
 	// Region is the only region accepted in the SigV4 credential scope.
 	Region string
-	// AccountID is kept for handlers and messages; the transport does not use it.
+	// AccountID is the account of the root principal.
 	AccountID string
-	// Credentials maps access key id to secret access key. An empty map
-	// refuses every request.
+	// Credentials maps the root's access key ids to their secret access
+	// keys: the account's root, allowed everything.
 	Credentials map[string]string
-	// Authorizer is called for every authenticated request; nil allows all.
+	// Identities resolves every other access key (IAM users' keys, STS
+	// session credentials); nil means only the root's keys are known.
+	Identities CredentialSource
+	// Authorizer is called for every authenticated request (except
+	// Operation.Unauthorized ones); nil allows all.
 	Authorizer Authorizer
 	// Logger receives request failures; nil discards.
 	Logger *slog.Logger
@@ -90,12 +105,14 @@ type Config struct {
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes. A
 	// larger body is a 400 SerializationException.
 	MaxBodyBytes int64
-	// Clock is used for the signature time check; nil means time.Now.
+	// Clock is used for the signature time and token expiry checks; nil
+	// means time.Now.
 	Clock func() time.Time
 }
 
-// Server is the AWS JSON 1.1 front door: it authenticates (SigV4), routes
-// on X-Amz-Target, decodes nothing itself, and writes AWS-shaped responses.
+// Server is the front door of every AWS API holdfast speaks: it
+// authenticates (SigV4), routes by protocol and operation, authorizes, and
+// writes AWS-shaped responses in the caller's protocol.
 type Server struct {
 	cfg         Config
 	credentials map[string]string
@@ -105,8 +122,16 @@ type Server struct {
 	maxBody     int64
 	prom        *promMetrics // nil without Config.Registry
 
-	mu       sync.RWMutex
-	handlers map[string]Handler
+	mu sync.RWMutex
+	// Services by how requests name them, and operations by route.
+	byTarget    map[string]*Service // AWS JSON target prefix
+	bySigning   map[string]*Service // Query: credential scope service
+	byCBOR      map[string]*Service // RPC v2 CBOR service name
+	jsonRoutes  map[string]*route   // full X-Amz-Target
+	queryRoutes map[string]*route   // "<signing name>/<Action>"
+	cborRoutes  map[string]*route   // "<CBORService>/<Operation>"
+	registered  map[*Service]bool
+	adHoc       map[string]*Service // services Register made up, by target prefix
 }
 
 // New returns a Server for cfg. The credentials map is copied.
@@ -117,7 +142,14 @@ func New(cfg Config) *Server {
 		signer:      v4.NewSigner(),
 		logger:      cfg.Logger,
 		maxBody:     cfg.MaxBodyBytes,
-		handlers:    make(map[string]Handler),
+		byTarget:    map[string]*Service{},
+		bySigning:   map[string]*Service{},
+		byCBOR:      map[string]*Service{},
+		jsonRoutes:  map[string]*route{},
+		queryRoutes: map[string]*route{},
+		cborRoutes:  map[string]*route{},
+		registered:  map[*Service]bool{},
+		adHoc:       map[string]*Service{},
 	}
 	if s.credentials == nil {
 		s.credentials = map[string]string{}
@@ -142,26 +174,103 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Register routes target, the full X-Amz-Target value (e.g.
+// Register routes target, a full X-Amz-Target value (e.g.
 // "AmazonEC2ContainerServiceV20141113.ListClusters" or
-// "HoldfastAgentV1.Poll"), to h. Registering a target twice, an empty target
-// or a nil handler panics.
+// "HoldfastAgentV1.Poll"), to h. It is Handle for the service whose
+// TargetPrefix is the target's prefix: ECS and HoldfastAgent are known;
+// any other prefix gets an AWS JSON 1.1 service signed for "ecs" whose
+// actions are "ecs:<Operation>". Registering a target twice, an empty
+// target or a nil handler panics.
 func (s *Server) Register(target string, h Handler) {
 	if target == "" || h == nil {
 		panic("api: Register with empty target or nil handler")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, dup := s.handlers[target]; dup {
-		panic("api: target registered twice: " + target)
+	prefix, op := "", target
+	if i := strings.LastIndexByte(target, '.'); i >= 0 {
+		prefix, op = target[:i], target[i+1:]
 	}
-	s.handlers[target] = h
+	var svc *Service
+	switch prefix {
+	case ECS.TargetPrefix:
+		svc = ECS
+	case HoldfastAgent.TargetPrefix:
+		svc = HoldfastAgent
+	default:
+		s.mu.Lock()
+		svc = s.adHoc[prefix]
+		if svc == nil {
+			svc = &Service{SigningName: SigningName, ActionPrefix: "ecs", TargetPrefix: prefix, JSONVersion: "1.1",
+				InternalError: ECS.InternalError}
+			s.adHoc[prefix] = svc
+		}
+		s.mu.Unlock()
+	}
+	if prefix == "" {
+		// A target without a dot: routed by its full text.
+		s.handle(svc, op, target, Operation{Handler: h})
+		return
+	}
+	s.Handle(svc, op, Operation{Handler: h})
 }
 
-func (s *Server) handler(target string) Handler {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.handlers[target]
+// Handle registers operation op of svc for every protocol svc speaks.
+// Registering an operation twice, a nil handler, a service that speaks no
+// protocol, CBOR without a codec, or two services claiming one target
+// prefix, Query signing name or CBOR service name panics.
+func (s *Server) Handle(svc *Service, op string, o Operation) {
+	s.handle(svc, op, "", o)
+}
+
+func (s *Server) handle(svc *Service, op, rawTarget string, o Operation) {
+	if svc == nil || op == "" || o.Handler == nil {
+		panic("api: Handle with nil service, empty operation or nil handler")
+	}
+	if svc.SigningName == "" || (svc.TargetPrefix == "" && svc.QueryVersion == "" && svc.CBORService == "" && rawTarget == "") {
+		panic("api: service " + svc.SigningName + " has no signing name or speaks no protocol")
+	}
+	if svc.CBORService != "" && svc.CBOR == nil {
+		panic("api: service " + svc.CBORService + " speaks RPC v2 CBOR without a Codec")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.registered[svc] {
+		claim := func(m map[string]*Service, key, what string) {
+			if key == "" {
+				return
+			}
+			if other, dup := m[key]; dup && other != svc {
+				panic("api: two services claim " + what + " " + key)
+			}
+			m[key] = svc
+		}
+		claim(s.byTarget, svc.TargetPrefix, "the target prefix")
+		if svc.QueryVersion != "" {
+			claim(s.bySigning, svc.SigningName, "the Query signing name")
+		}
+		claim(s.byCBOR, svc.CBORService, "the CBOR service name")
+		s.registered[svc] = true
+	}
+	rt := &route{svc: svc, name: op, op: o, metric: svc.metricName(op)}
+	add := func(m map[string]*route, key string) {
+		if _, dup := m[key]; dup {
+			panic("api: operation registered twice: " + key)
+		}
+		m[key] = rt
+	}
+	if rawTarget != "" {
+		rt.metric = rawTarget
+		add(s.jsonRoutes, rawTarget)
+		return
+	}
+	if svc.TargetPrefix != "" {
+		add(s.jsonRoutes, svc.TargetPrefix+"."+op)
+	}
+	if svc.QueryVersion != "" {
+		add(s.queryRoutes, svc.SigningName+"/"+op)
+	}
+	if svc.CBORService != "" {
+		add(s.cborRoutes, svc.CBORService+"/"+op)
+	}
 }
 
 func (s *Server) now() time.Time {
@@ -171,23 +280,22 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-type ctxKey int
-
-const (
-	principalKey ctxKey = iota
-	requestIDKey
-)
-
 // PrincipalFrom returns the authenticated caller of the request ctx belongs to.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey).(Principal)
-	return p, ok
+	c := callFrom(ctx)
+	if c == nil || !c.hasUser {
+		return Principal{}, false
+	}
+	return c.user, true
 }
 
 // RequestIDFrom returns the x-amzn-RequestId of the request ctx belongs to.
 func RequestIDFrom(ctx context.Context) (string, bool) {
-	id, ok := ctx.Value(requestIDKey).(string)
-	return id, ok
+	c := callFrom(ctx)
+	if c == nil {
+		return "", false
+	}
+	return c.reqID, true
 }
 
 // outcome is what one request produced, for metrics and logs.
@@ -196,24 +304,80 @@ type outcome struct {
 	errType string
 }
 
-// ServeHTTP serves POST / with AWS JSON 1.1. Anything else on the path is an
-// UnknownOperationException (404), another method on / is 405.
+// ServeHTTP serves one AWS API request (the package doc gives the order of
+// the checks).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	reqID := newRequestID()
-	target := r.Header.Get("X-Amz-Target")
+	c := s.classify(r)
+	out := s.serve(w, r, c)
 	op := "unknown"
-	if target != "" && s.handler(target) != nil {
-		op = target
+	if c.route != nil {
+		op = c.route.metric
 	}
-	out := s.serve(w, r, reqID, target)
 	s.observe(op, out.status, out.errType, time.Since(start))
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID, target string) outcome {
-	fail := func(err error) outcome { return s.writeError(w, r, reqID, target, err) }
+// cborPath matches /service/<Service>/operation/<Operation>.
+func cborPath(path string) (svc, op string, ok bool) {
+	rest, ok := strings.CutPrefix(path, "/service/")
+	if !ok {
+		return "", "", false
+	}
+	svc, op, ok = strings.Cut(rest, "/operation/")
+	if !ok || svc == "" || op == "" || strings.Contains(svc, "/") || strings.Contains(op, "/") {
+		return "", "", false
+	}
+	return svc, op, true
+}
 
-	if r.URL.Path != "/" && r.URL.Path != "" {
+// classify works out, before anything is read or checked, which protocol
+// and service a request is for, so that every answer (errors included)
+// takes that protocol's shape:
+//
+//   - POST /service/<S>/operation/<Op> for a registered CBOR service S is
+//     RPC v2 CBOR;
+//   - a request with X-Amz-Target is AWS JSON;
+//   - a form-encoded request is the Query protocol of the service its
+//     credential scope names, when that service speaks Query (unsigned:
+//     when any service does);
+//   - anything else is answered as AWS JSON, as ECS answers it.
+func (s *Server) classify(r *http.Request) *call {
+	c := &call{reqID: newRequestID(), proto: ProtocolJSON, authorizer: s.cfg.Authorizer}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if name, op, ok := cborPath(r.URL.Path); ok {
+		if svc := s.byCBOR[name]; svc != nil {
+			c.proto, c.svc, c.op = ProtocolCBOR, svc, op
+			c.route = s.cborRoutes[name+"/"+op]
+			return c
+		}
+	}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		c.target = target
+		if rt := s.jsonRoutes[target]; rt != nil {
+			c.route, c.svc, c.op = rt, rt.svc, rt.name
+		} else if i := strings.LastIndexByte(target, '.'); i >= 0 {
+			c.svc, c.op = s.byTarget[target[:i]], target[i+1:]
+		}
+		return c
+	}
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") && len(s.bySigning) > 0 {
+		authz := r.Header.Get("Authorization")
+		scope := parseScope(authz)
+		if svc := s.bySigning[scope]; svc != nil {
+			c.proto, c.svc, c.scope = ProtocolQuery, svc, scope
+		} else if authz == "" {
+			c.proto = ProtocolQuery
+		}
+	}
+	return c
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome {
+	fail := func(err error) outcome { return s.writeError(w, r, c, err) }
+
+	if c.proto != ProtocolCBOR && r.URL.Path != "/" && r.URL.Path != "" {
 		return fail(newProtocolError(http.StatusNotFound, TypeUnknownOperation,
 			"The ECS API is served at POST /, not "+truncate(r.URL.Path, 128)+"."))
 	}
@@ -224,7 +388,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID, target str
 	}
 
 	// Authentication: one place, in two steps around reading the body.
-	auth, err := s.checkCredential(r)
+	signingName := SigningName
+	if c.svc != nil {
+		signingName = c.svc.SigningName
+	}
+	auth, err := s.checkCredential(r, signingName)
 	if err != nil {
 		return fail(err)
 	}
@@ -241,60 +409,119 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID, target str
 	if err := s.verifySignature(r.Context(), r, body, auth); err != nil {
 		return fail(err)
 	}
-	principal := Principal{AccessKeyID: auth.cred.accessKeyID}
+	c.user, c.hasUser = auth.principal, true
 
-	if target == "" {
-		return fail(newProtocolError(http.StatusBadRequest, TypeUnknownOperation,
-			"Missing X-Amz-Target header."))
+	if err := s.route(c, body); err != nil {
+		return fail(err)
 	}
-	h := s.handler(target)
-	if h == nil {
-		return fail(newProtocolError(http.StatusBadRequest, TypeUnknownOperation,
-			"Unknown operation "+strconv.Quote(truncate(target, 128))+"."))
-	}
+	ctx := context.WithValue(r.Context(), callKey{}, c)
 
-	ctx := context.WithValue(r.Context(), principalKey, principal)
-	ctx = context.WithValue(ctx, requestIDKey, reqID)
-
-	if s.cfg.Authorizer != nil {
-		if err := s.cfg.Authorizer.Authorize(ctx, principal, target, body); err != nil {
-			var de *domain.Error
-			if !errors.As(err, &de) {
-				s.logger.Info("request refused by authorizer", "requestId", reqID, "target", target,
-					"accessKeyId", principal.AccessKeyID, "err", err)
-				err = newProtocolError(http.StatusBadRequest, TypeAccessDenied,
-					"User: "+principal.AccessKeyID+" is not authorized to perform: "+iamAction(target))
+	if s.cfg.Authorizer != nil && !c.route.op.Unauthorized {
+		a := defaultAction(c.svc, c.op)
+		if c.route.op.Action != nil {
+			custom, err := c.route.op.Action(ctx, body)
+			if err != nil {
+				return fail(err)
 			}
+			a = custom
+		}
+		if err := c.authorize(ctx, a); err != nil {
+			s.logger.Info("request refused by authorizer", "requestId", c.reqID, "action", a.Name,
+				"principal", c.user.ARN, "err", err)
 			return fail(err)
 		}
 	}
-	if s.limits != nil {
-		if l := s.limits.limiterFor(target); l != nil && !l.Allow() {
+	if s.limits != nil && c.proto == ProtocolJSON {
+		if l := s.limits.limiterFor(c.target); l != nil && !l.Allow() {
 			return fail(newProtocolError(http.StatusBadRequest, TypeThrottling, domain.MsgRateExceeded))
 		}
 	}
 
-	result, err := invoke(ctx, h, body)
+	result, err := invoke(ctx, c.route.op.Handler, body)
 	if err != nil {
 		return fail(err)
 	}
-	if result == nil {
-		result = struct{}{}
-	}
-	payload, err := json.Marshal(result)
+	payload, contentType, err := encodeResult(c, result)
 	if err != nil {
-		return fail(fmt.Errorf("marshal response of %s: %w", target, err))
+		return fail(fmt.Errorf("encode response of %s: %w", c.route.metric, err))
 	}
-	writeResponse(w, reqID, http.StatusOK, payload)
+	writeResponse(w, c, contentType, http.StatusOK, payload)
 	return outcome{status: http.StatusOK}
 }
 
-// iamAction names target the way an IAM policy would: "ecs:ListClusters".
-func iamAction(target string) string {
-	if op, ok := strings.CutPrefix(target, ECSTargetPrefix); ok {
-		return "ecs:" + op
+// route finds the registered operation of an authenticated request; for
+// the Query protocol it parses the form to learn the Action.
+func (s *Server) route(c *call, body []byte) error {
+	switch c.proto {
+	case ProtocolCBOR:
+		if c.route == nil {
+			return newProtocolError(http.StatusNotFound, TypeUnknownOperation,
+				"Unknown operation "+strconv.Quote(truncate(c.op, 128))+".")
+		}
+	case ProtocolQuery:
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return newProtocolError(http.StatusBadRequest, TypeSerializationException,
+				"The request body is not a valid form-encoded Query request.")
+		}
+		c.form = form
+		action, version := form.Get("Action"), form.Get("Version")
+		if action == "" {
+			return &Error{Status: http.StatusBadRequest, Type: "MissingAction", Code: "MissingAction",
+				Message: "The request must contain the parameter Action."}
+		}
+		c.op = action
+		s.mu.RLock()
+		c.route = s.queryRoutes[c.scope+"/"+action]
+		s.mu.RUnlock()
+		if c.route == nil || version != c.svc.QueryVersion {
+			c.route = nil
+			return newProtocolError(http.StatusBadRequest, TypeUnknownOperation,
+				"Could not find operation "+truncate(action, 128)+" for version "+truncate(version, 32))
+		}
+	default:
+		if c.target == "" {
+			return newProtocolError(http.StatusBadRequest, TypeUnknownOperation, "Missing X-Amz-Target header.")
+		}
+		if c.route == nil {
+			return newProtocolError(http.StatusBadRequest, TypeUnknownOperation,
+				"Unknown operation "+strconv.Quote(truncate(c.target, 128))+".")
+		}
 	}
-	return truncate(target, 128)
+	return nil
+}
+
+// encodeResult renders a handler's result in the call's protocol.
+func encodeResult(c *call, result any) ([]byte, string, error) {
+	switch c.proto {
+	case ProtocolQuery:
+		payload, err := awsquery.Response(c.op, c.svc.XMLNamespace, c.reqID, result)
+		return payload, awsquery.ContentType, err
+	case ProtocolCBOR:
+		if isNil(result) {
+			result = struct{}{}
+		}
+		payload, err := c.svc.CBOR.Marshal(result)
+		return payload, cborContentType, err
+	}
+	if isNil(result) {
+		result = struct{}{}
+	}
+	payload, err := json.Marshal(result)
+	return payload, c.svc.jsonContentType(), err
+}
+
+// isNil reports whether a handler result means "no output".
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // panicError is a recovered handler panic.
@@ -319,39 +546,78 @@ func invoke(ctx context.Context, h Handler, body []byte) (result any, err error)
 	return h(ctx, body)
 }
 
-// writeError writes err as an AWS JSON error response and logs it when the
-// caller sees only the generic ServerException text.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID, target string, err error) outcome {
-	status, typ, msg := WireError(err)
+// writeError writes err in the call's protocol, and logs it when the
+// caller sees only the generic internal-error text.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, c *call, err error) outcome {
+	re := render(err, c.proto, c.svc)
+	what := c.target
+	if what == "" {
+		what = c.op
+	}
 	if exposesInternal(err) {
-		attrs := []any{"requestId", reqID, "target", truncate(target, 128), "err", err}
+		attrs := []any{"requestId", c.reqID, "operation", truncate(what, 128), "err", err}
 		var pe *panicError
 		if errors.As(err, &pe) {
 			attrs = append(attrs, "stack", string(pe.stack))
 		}
 		s.logger.Error("request failed", attrs...)
 	} else {
-		s.logger.Debug("request refused", "requestId", reqID, "target", truncate(target, 128),
-			"status", status, "type", typ, "remote", r.RemoteAddr)
+		s.logger.Debug("request refused", "requestId", c.reqID, "operation", truncate(what, 128),
+			"status", re.status, "type", re.typ, "remote", r.RemoteAddr)
 	}
-	payload, mErr := json.Marshal(errorBody{Type: typ, Message: msg})
-	if mErr != nil { // cannot happen for two strings
-		payload = []byte(`{"__type":"` + TypeServerException + `"}`)
+	var payload []byte
+	contentType := c.svc.jsonContentType()
+	switch c.proto {
+	case ProtocolQuery:
+		ns := ""
+		if c.svc != nil {
+			ns = c.svc.XMLNamespace
+		}
+		payload = awsquery.ErrorResponse(ns, re.code, re.message, c.reqID, re.status >= 500)
+		contentType = awsquery.ContentType
+	case ProtocolCBOR:
+		contentType = cborContentType
+		var mErr error
+		if payload, mErr = c.svc.CBOR.Marshal(re.body()); mErr != nil {
+			s.logger.Error("encode CBOR error body", "requestId", c.reqID, "err", mErr)
+			payload = nil
+		}
+	default:
+		var mErr error
+		if payload, mErr = json.Marshal(re.body()); mErr != nil {
+			payload = []byte(`{"__type":"` + TypeServerException + `"}`) // cannot happen for strings
+		}
 	}
-	writeResponse(w, reqID, status, payload)
-	return outcome{status: status, errType: typ}
+	if c.svc != nil && c.svc.QueryCompatible && c.proto != ProtocolQuery {
+		fault := "Sender"
+		if re.status >= 500 {
+			fault = "Receiver"
+		}
+		w.Header().Set(queryErrorHeader, re.code+";"+fault)
+	}
+	writeResponse(w, c, contentType, re.status, payload)
+	return outcome{status: re.status, errType: re.typ}
 }
 
-type errorBody struct {
-	Type    string `json:"__type"`
-	Message string `json:"message"`
+// body is the error document of AWS JSON and RPC v2 CBOR responses:
+// {"__type": ..., "message": ...} (or the service's "Message"). A CBOR
+// Codec must be able to encode a map[string]string.
+func (re rendered) body() map[string]string {
+	key := re.messageKey
+	if key == "" {
+		key = "message"
+	}
+	return map[string]string{"__type": re.typ, key: re.message}
 }
 
-func writeResponse(w http.ResponseWriter, reqID string, status int, payload []byte) {
+func writeResponse(w http.ResponseWriter, c *call, contentType string, status int, payload []byte) {
 	h := w.Header()
-	h.Set("Content-Type", ContentType)
+	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(payload)))
-	h[requestIDHeader] = []string{reqID}
+	h[requestIDHeader] = []string{c.reqID}
+	if c.proto == ProtocolCBOR {
+		h.Set(smithyProtocol, "rpc-v2-cbor")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(payload)
 }

@@ -81,14 +81,53 @@ func TestSDKSignedCallSucceeds(t *testing.T) {
 	}
 }
 
-func TestSDKTemporaryCredentialsSucceed(t *testing.T) {
-	_, hs, _ := startServer(t, baseConfig())
-	c := ecsClient(hs.URL, testAKID, testSecret, func(o *ecs.Options) {
-		o.Credentials = credentials.NewStaticCredentialsProvider(testAKID, testSecret, "session-token")
-	})
-	if _, err := c.ListClusters(context.Background(), &ecs.ListClustersInput{}); err != nil {
+func TestSDKTemporaryCredentials(t *testing.T) {
+	cfg := baseConfig()
+	expires := time.Now().Add(5 * time.Minute) // within the signature's 15 minutes
+	cfg.Identities = fakeIdentities{expires: expires}
+	_, hs, rc := startServer(t, cfg)
+	withCreds := func(id, secret, token string) *ecs.Client {
+		return ecsClient(hs.URL, id, secret, func(o *ecs.Options) {
+			o.Credentials = credentials.NewStaticCredentialsProvider(id, secret, token)
+		})
+	}
+	ctx := context.Background()
+	if _, err := withCreds(tempAKID, tempSecret, tempToken).ListClusters(ctx, &ecs.ListClustersInput{}); err != nil {
 		t.Fatal(err)
 	}
+	if p := rc.principals[len(rc.principals)-1]; p.Type != PrincipalAssumedRole || p.ARN != tempARN || p.AccessKeyID != tempAKID {
+		t.Errorf("handler saw %+v", p)
+	}
+	// An IAM user's long-term key resolves through the same source.
+	if _, err := withCreds(userAKID, userSecret, "").ListClusters(ctx, &ecs.ListClustersInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if p := rc.principals[len(rc.principals)-1]; p.Type != PrincipalUser || p.UserName != "alice" {
+		t.Errorf("handler saw %+v", p)
+	}
+
+	// A session token that is not the key's, a missing one, and a token on
+	// a long-term key are all "invalid", as AWS says.
+	for name, c := range map[string]*ecs.Client{
+		"wrong token":         withCreds(tempAKID, tempSecret, "another-token"),
+		"no token":            withCreds(tempAKID, tempSecret, ""),
+		"token on root key":   withCreds(testAKID, testSecret, tempToken),
+		"token on a user key": withCreds(userAKID, userSecret, tempToken),
+	} {
+		_, err := c.ListClusters(ctx, &ecs.ListClustersInput{})
+		t.Run(name, func(t *testing.T) {
+			apiError(t, err, TypeUnrecognizedClient, "The security token included in the request is invalid.", 400)
+		})
+	}
+
+	// At its expiry instant the session is refused as expired.
+	cfg.Clock = func() time.Time { return expires }
+	_, hs, _ = startServer(t, cfg)
+	c := ecsClient(hs.URL, tempAKID, tempSecret, func(o *ecs.Options) {
+		o.Credentials = credentials.NewStaticCredentialsProvider(tempAKID, tempSecret, tempToken)
+	})
+	_, err := c.ListClusters(ctx, &ecs.ListClustersInput{})
+	apiError(t, err, TypeExpiredToken, "The security token included in the request is expired", 400)
 }
 
 func TestSDKWrongSecret(t *testing.T) {
@@ -210,8 +249,11 @@ func TestBotocoreStyleSigning(t *testing.T) {
 	}
 
 	// With a session token, botocore also signs x-amz-security-token.
+	cfg := baseConfig()
+	cfg.Identities = fakeIdentities{expires: time.Now().Add(time.Hour)}
+	_, hs, _ = startServer(t, cfg)
 	so := defaultSign(time.Now())
-	so.sessionToken = "FwoGZXIvYXdzE-token"
+	so.akid, so.secret, so.sessionToken = tempAKID, tempSecret, tempToken
 	req = newSignedRequest(t, hs.URL, ecsTarget("ListClusters"), nil, so)
 	if sh := req.Header.Get("Authorization"); !strings.Contains(sh, "x-amz-security-token") {
 		t.Fatalf("token not signed: %s", sh)
@@ -378,7 +420,7 @@ func TestMethodAndPath(t *testing.T) {
 
 type denyAll struct{ asDomain bool }
 
-func (d denyAll) Authorize(ctx context.Context, p Principal, target string, body []byte) error {
+func (d denyAll) Authorize(ctx context.Context, p Principal, a Action) error {
 	if d.asDomain {
 		return domain.Errorf(domain.KindAccessDenied, "custom refusal for %s", p.AccessKeyID)
 	}
@@ -391,7 +433,8 @@ func TestAuthorizer(t *testing.T) {
 	_, hs, _ := startServer(t, cfg)
 	c := ecsClient(hs.URL, testAKID, testSecret)
 	_, err := c.ListClusters(context.Background(), &ecs.ListClustersInput{})
-	apiError(t, err, TypeAccessDenied, "User: "+testAKID+" is not authorized to perform: ecs:ListClusters", 400)
+	apiError(t, err, TypeAccessDenied, "User: arn:aws:iam::000000000000:root is not authorized to perform: "+
+		"ecs:ListClusters on resource: * because no identity-based policy allows the ecs:ListClusters action", 400)
 	if !isA[*types.AccessDeniedException](err) {
 		t.Errorf("not typed: %v", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// SigV4 constants. holdfast's control plane answers to the signing name of
-// ECS only; the holdfast agent signs its own protocol calls with the same
-// name, so there is nothing else to accept.
+// SigV4 constants. SigningName is ECS's (the holdfast agent signs its own
+// protocol calls with it too); every other service names its own in
+// Service.SigningName.
 const (
 	SigningName   = "ecs"
 	authAlgorithm = "AWS4-HMAC-SHA256"
@@ -29,6 +31,7 @@ const (
 const (
 	msgMissingAuthToken   = "Missing Authentication Token"
 	msgUnrecognizedClient = "The security token included in the request is invalid."
+	msgExpiredToken       = "The security token included in the request is expired"
 	msgSignatureMismatch  = "The request signature we calculated does not match the signature you provided. " +
 		"Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
@@ -101,17 +104,40 @@ func parseAuthorization(v string, hasDate bool) (credential, error) {
 
 // authenticated is what the first authentication step hands to the second.
 type authenticated struct {
-	cred     credential
-	secret   string
-	signedAt time.Time
+	cred         credential
+	secret       string
+	sessionToken string
+	signedAt     time.Time
+	principal    Principal
+}
+
+// parseScope returns the service of the credential scope of a SigV4
+// Authorization header, or "" when the header does not have one.
+func parseScope(authz string) string {
+	rest, ok := strings.CutPrefix(authz, authAlgorithm+" ")
+	if !ok {
+		return ""
+	}
+	for part := range strings.SplitSeq(rest, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if k == "Credential" {
+			fields := strings.Split(val, "/")
+			if len(fields) == 5 {
+				return fields[3]
+			}
+		}
+	}
+	return ""
 }
 
 // checkCredential performs everything that does not need the body: the
-// header is present and well formed, the access key is known, the scope is
-// this service and region, and the signing time is within 15 minutes of the
-// server's clock. It runs before the body is read, so that anonymous
-// callers are refused before they can make the server buffer anything.
-func (s *Server) checkCredential(r *http.Request) (authenticated, error) {
+// header is present and well formed, the access key is known (and its
+// session token valid and unexpired), the scope is the service's signing
+// name, the region and aws4_request, and the signing time is within 15
+// minutes of the server's clock. It runs before the body is read, so that
+// anonymous callers are refused before they can make the server buffer
+// anything.
+func (s *Server) checkCredential(r *http.Request, signingName string) (authenticated, error) {
 	var a authenticated
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
@@ -122,17 +148,18 @@ func (s *Server) checkCredential(r *http.Request) (authenticated, error) {
 	if err != nil {
 		return a, err
 	}
-	secret, ok := s.credentials[cred.accessKeyID]
-	if !ok {
-		return a, authErr(TypeUnrecognizedClient, msgUnrecognizedClient)
+	token := r.Header.Get("X-Amz-Security-Token")
+	resolved, err := s.lookupKey(r.Context(), cred.accessKeyID, token)
+	if err != nil {
+		return a, err
 	}
 	if cred.terminator != scopeTerm {
 		return a, authErr(TypeInvalidSignature,
 			"Credential should be scoped with a valid terminator: 'aws4_request', not '"+truncate(cred.terminator, 64)+"'.")
 	}
-	if cred.service != SigningName {
+	if cred.service != signingName {
 		return a, authErr(TypeInvalidSignature,
-			"Credential should be scoped to correct service: '"+SigningName+"'.")
+			"Credential should be scoped to correct service: '"+signingName+"'.")
 	}
 	if cred.region != s.cfg.Region {
 		return a, authErr(TypeInvalidSignature,
@@ -157,7 +184,38 @@ func (s *Server) checkCredential(r *http.Request) (authenticated, error) {
 		return a, authErr(TypeInvalidSignature, "Signature not yet current: "+amzDate+" is still later than "+
 			now.Add(maxClockSkew).Format(amzDateFormat)+" ("+now.Format(amzDateFormat)+" + 15 min.)")
 	}
-	return authenticated{cred: cred, secret: secret, signedAt: signedAt}, nil
+	if !resolved.Expiration.IsZero() && !now.Before(resolved.Expiration) {
+		return a, authErr(TypeExpiredToken, msgExpiredToken)
+	}
+	return authenticated{cred: cred, secret: resolved.SecretAccessKey, sessionToken: token,
+		signedAt: signedAt, principal: resolved.Principal}, nil
+}
+
+// lookupKey resolves an access key: the root's keys from Config.Credentials
+// (which take no session token), then Config.Identities. A key that does
+// not resolve, or whose session token is not its own, is an
+// UnrecognizedClientException.
+func (s *Server) lookupKey(ctx context.Context, accessKeyID, token string) (Credential, error) {
+	if secret, ok := s.credentials[accessKeyID]; ok {
+		if token != "" {
+			return Credential{}, authErr(TypeUnrecognizedClient, msgUnrecognizedClient)
+		}
+		return Credential{SecretAccessKey: secret, Principal: RootPrincipal(s.cfg.AccountID, accessKeyID)}, nil
+	}
+	if s.cfg.Identities == nil {
+		return Credential{}, authErr(TypeUnrecognizedClient, msgUnrecognizedClient)
+	}
+	cred, err := s.cfg.Identities.LookupAccessKey(ctx, accessKeyID, token)
+	switch {
+	case errors.Is(err, ErrUnknownAccessKey):
+		return Credential{}, authErr(TypeUnrecognizedClient, msgUnrecognizedClient)
+	case err != nil:
+		return Credential{}, fmt.Errorf("look up access key: %w", err)
+	case cred.SessionToken != token:
+		return Credential{}, authErr(TypeUnrecognizedClient, msgUnrecognizedClient)
+	}
+	cred.Principal.AccessKeyID = accessKeyID
+	return cred, nil
 }
 
 // verifySignature recomputes the signature with aws-sdk-go-v2's signer over
@@ -215,9 +273,9 @@ func (s *Server) computeSignature(ctx context.Context, r *http.Request, scheme s
 			// The signer signs content-length exactly when ContentLength > 0.
 			req.ContentLength = int64(len(body))
 		case "x-amz-security-token":
-			// Temporary credentials: the token is not verified (holdfast has
-			// only static keys) but it is part of the signature.
-			creds.SessionToken = r.Header.Get("X-Amz-Security-Token")
+			// Temporary credentials: checkCredential verified the token; it
+			// is also part of the signature.
+			creds.SessionToken = a.sessionToken
 		default:
 			for _, v := range r.Header.Values(h) {
 				req.Header.Add(h, v)

@@ -4,62 +4,49 @@
 package server
 
 import (
-	"context"
-
 	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/control"
 )
 
 // ECSPrefix is the X-Amz-Target prefix of the ECS API.
-const ECSPrefix = "AmazonEC2ContainerServiceV20141113."
-
-// op adapts a typed operation to an api.Handler: decode, then call.
-func op[I any, O any](f func(context.Context, I) (O, error)) api.Handler {
-	return func(ctx context.Context, body []byte) (any, error) {
-		var in I
-		if err := api.Decode(body, &in); err != nil {
-			return nil, err
-		}
-		return f(ctx, in)
-	}
-}
+const ECSPrefix = api.ECSTargetPrefix
 
 // Register installs every supported operation on the API server.
 func Register(a *api.Server, s *control.Store) {
 	ops := map[string]api.Handler{
-		"CreateCluster":                 op(s.CreateCluster),
-		"DescribeClusters":              op(s.DescribeClusters),
-		"ListClusters":                  op(s.ListClusters),
-		"DeleteCluster":                 op(s.DeleteCluster),
-		"RegisterTaskDefinition":        op(s.RegisterTaskDefinition),
-		"DescribeTaskDefinition":        op(s.DescribeTaskDefinition),
-		"ListTaskDefinitions":           op(s.ListTaskDefinitions),
-		"ListTaskDefinitionFamilies":    op(s.ListTaskDefinitionFamilies),
-		"DeregisterTaskDefinition":      op(s.DeregisterTaskDefinition),
-		"CreateService":                 op(s.CreateService),
-		"UpdateService":                 op(s.UpdateService),
-		"DescribeServices":              op(s.DescribeServices),
-		"ListServices":                  op(s.ListServices),
-		"DeleteService":                 op(s.DeleteService),
-		"RunTask":                       op(s.RunTask),
-		"StopTask":                      op(s.StopTask),
-		"DescribeTasks":                 op(s.DescribeTasks),
-		"ListTasks":                     op(s.ListTasks),
-		"ListContainerInstances":        op(s.ListContainerInstances),
-		"DescribeContainerInstances":    op(s.DescribeContainerInstances),
-		"UpdateContainerInstancesState": op(s.UpdateContainerInstancesState),
-		"RegisterContainerInstance":     op(s.RegisterContainerInstance),
-		"DeregisterContainerInstance":   op(s.DeregisterContainerInstance),
-		"SubmitTaskStateChange":         op(s.SubmitTaskStateChange),
-		"UpdateTaskProtection":          op(s.UpdateTaskProtection),
-		"TagResource":                   op(s.TagResource),
-		"UntagResource":                 op(s.UntagResource),
-		"ListTagsForResource":           op(s.ListTagsForResource),
-		"GetTaskProtection":             op(s.GetTaskProtection),
+		"CreateCluster":                 api.Op(s.CreateCluster),
+		"DescribeClusters":              api.Op(s.DescribeClusters),
+		"ListClusters":                  api.Op(s.ListClusters),
+		"DeleteCluster":                 api.Op(s.DeleteCluster),
+		"RegisterTaskDefinition":        api.Op(s.RegisterTaskDefinition),
+		"DescribeTaskDefinition":        api.Op(s.DescribeTaskDefinition),
+		"ListTaskDefinitions":           api.Op(s.ListTaskDefinitions),
+		"ListTaskDefinitionFamilies":    api.Op(s.ListTaskDefinitionFamilies),
+		"DeregisterTaskDefinition":      api.Op(s.DeregisterTaskDefinition),
+		"CreateService":                 api.Op(s.CreateService),
+		"UpdateService":                 api.Op(s.UpdateService),
+		"DescribeServices":              api.Op(s.DescribeServices),
+		"ListServices":                  api.Op(s.ListServices),
+		"DeleteService":                 api.Op(s.DeleteService),
+		"RunTask":                       api.Op(s.RunTask),
+		"StopTask":                      api.Op(s.StopTask),
+		"DescribeTasks":                 api.Op(s.DescribeTasks),
+		"ListTasks":                     api.Op(s.ListTasks),
+		"ListContainerInstances":        api.Op(s.ListContainerInstances),
+		"DescribeContainerInstances":    api.Op(s.DescribeContainerInstances),
+		"UpdateContainerInstancesState": api.Op(s.UpdateContainerInstancesState),
+		"RegisterContainerInstance":     api.Op(s.RegisterContainerInstance),
+		"DeregisterContainerInstance":   api.Op(s.DeregisterContainerInstance),
+		"SubmitTaskStateChange":         api.Op(s.SubmitTaskStateChange),
+		"UpdateTaskProtection":          api.Op(s.UpdateTaskProtection),
+		"TagResource":                   api.Op(s.TagResource),
+		"UntagResource":                 api.Op(s.UntagResource),
+		"ListTagsForResource":           api.Op(s.ListTagsForResource),
+		"GetTaskProtection":             api.Op(s.GetTaskProtection),
 	}
 	for name, h := range ops {
 		a.Register(ECSPrefix+name, h)
 	}
-	a.Register(agentapi.PollTarget, op(s.Poll))
+	a.Register(agentapi.PollTarget, api.Op(s.Poll))
 }
