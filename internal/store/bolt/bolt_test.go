@@ -51,6 +51,46 @@ func TestConformance(t *testing.T) {
 
 func put(key, value string) store.Op { return store.Put(key, []byte(value)) }
 
+// bbolt counts revisions 1, 2, 3, ... with no gaps: nothing but its own
+// Txns writes the file. (The Backend contract promises less; this is what
+// the bolt file format and `holdfast restore --bump-revision` rely on.)
+func TestRevisionsConsecutive(t *testing.T) {
+	s := openTemp(t, Options{NoFsync: true})
+	ctx := t.Context()
+	if s.Rev() != 0 {
+		t.Fatalf("Rev() of a new store = %d, want 0", s.Rev())
+	}
+	for want := int64(1); want <= 20; want++ {
+		rev, err := s.Txn(ctx, []store.Op{put(fmt.Sprint("k", want%3), "v")})
+		if err != nil || rev != want || s.Rev() != want {
+			t.Fatalf("Txn %d: rev %d, Rev() %d, err %v", want, rev, s.Rev(), err)
+		}
+	}
+	// Neither a conflict nor a failed check consumes a revision.
+	for _, op := range []store.Op{put("k1", "x").If(99), store.Check("k1", 99)} {
+		if _, err := s.Txn(ctx, []store.Op{op, put("other", "x")}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("err = %v, want ErrConflict", err)
+		}
+	}
+	if rev, err := s.Txn(ctx, []store.Op{put("k1", "y"), store.Check("k2", 20)}); err != nil || rev != 21 {
+		t.Fatalf("Txn after conflicts: rev %d, err %v; want 21", rev, err)
+	}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := s.Txn(ctx, []store.Op{put("c", "v")}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if s.Rev() != 21+160 {
+		t.Fatalf("Rev() = %d after 160 concurrent Txns, want %d", s.Rev(), 21+160)
+	}
+}
+
 func TestWatchCompacted(t *testing.T) {
 	s := openTemp(t, Options{NoFsync: true, HistorySize: 10})
 	ctx := t.Context()

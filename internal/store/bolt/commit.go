@@ -35,7 +35,7 @@ func (s *Store) Txn(ctx context.Context, ops []store.Op) (int64, error) {
 		if len(op.Key) > bbolt.MaxKeySize {
 			return 0, fmt.Errorf("%w: op %d: key of %d bytes, limit %d", store.ErrInvalid, i, len(op.Key), bbolt.MaxKeySize)
 		}
-		if !op.Delete && int64(len(op.Value))+8 > bbolt.MaxValueSize {
+		if !op.Delete && !op.Check && int64(len(op.Value))+8 > bbolt.MaxValueSize {
 			return 0, fmt.Errorf("%w: op %d (%q): value of %d bytes is too large", store.ErrInvalid, i, op.Key, len(op.Value))
 		}
 	}
@@ -204,6 +204,9 @@ func applyTxn(kv *bbolt.Bucket, r *txnReq, rev int64) error {
 		}
 	}
 	for _, op := range r.ops {
+		if op.Check {
+			continue
+		}
 		key := []byte(op.Key)
 		if op.Delete {
 			if kv.Get(key) == nil {
