@@ -248,8 +248,7 @@ func TxnBytes(ops []Op) int {
 }
 
 // RuntimePrefix holds keys that belong to the running installation, not to
-// its data: the etcd backend's owner lock, leader election keys bound to an
-// etcd lease. Backups, restores and migrations leave them out, and a store
+// its data, such as leader election keys bound to an etcd lease. Backups, restores and migrations leave them out, and a store
 // holding only them (and the format key) counts as empty.
 const RuntimePrefix = "run/"
 
