@@ -15,6 +15,8 @@ type txnReq struct {
 	ctx  context.Context
 	ops  []store.Op
 	done chan txnResult // buffered, 1
+	// advance, when set, makes the request an AdvanceRev instead of a Txn.
+	advance int64
 
 	// Filled by the committer while it builds a batch.
 	res    txnResult
@@ -39,25 +41,39 @@ func (s *Store) Txn(ctx context.Context, ops []store.Op) (int64, error) {
 			return 0, fmt.Errorf("%w: op %d (%q): value of %d bytes is too large", store.ErrInvalid, i, op.Key, len(op.Value))
 		}
 	}
+	res := s.enqueue(ctx, &txnReq{ctx: ctx, ops: ops, done: make(chan txnResult, 1)})
+	return res.rev, res.err
+}
+
+// enqueue hands r to the committer and waits for its answer.
+func (s *Store) enqueue(ctx context.Context, r *txnReq) txnResult {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return txnResult{err: err}
 	}
 	if f := s.failed.Load(); f != nil {
-		return 0, f.err
+		return txnResult{err: f.err}
 	}
-	r := &txnReq{ctx: ctx, ops: ops, done: make(chan txnResult, 1)}
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
-		return 0, store.ErrClosed
+		return txnResult{err: store.ErrClosed}
 	}
 	s.reqs <- r
 	s.closeMu.RUnlock()
 	// Once queued, wait for the answer even if ctx ends: the committer checks
 	// ctx before applying, so ctx.Err() always means "not applied" and any
 	// success means "durable".
-	res := <-r.done
-	return res.rev, res.err
+	return <-r.done
+}
+
+// AdvanceRev raises the revision to rev if it is lower, so that the next
+// Txn gets a revision after it (snapshot.Reviser: a restore makes revisions
+// jump past the source's). It is durable when it returns.
+func (s *Store) AdvanceRev(ctx context.Context, rev int64) error {
+	if rev <= 0 {
+		return fmt.Errorf("%w: advance to revision %d", store.ErrInvalid, rev)
+	}
+	return s.enqueue(ctx, &txnReq{ctx: ctx, advance: rev, done: make(chan txnResult, 1)}).err
 }
 
 // committer is the only writer. It runs until Close closes s.reqs and the
@@ -153,6 +169,12 @@ func (s *Store) tryBatch(pending []*txnReq) (applied, bad int, err error) {
 		r.events = r.events[:0]
 		if err := r.ctx.Err(); err != nil {
 			r.res = txnResult{err: err}
+			continue
+		}
+		if r.advance > 0 {
+			rev = max(rev, r.advance)
+			r.res = txnResult{rev: rev}
+			applied++
 			continue
 		}
 		err := applyTxn(kv, r, rev+1)
