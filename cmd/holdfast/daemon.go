@@ -21,6 +21,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/agent"
 	"github.com/holdfast/holdfast/internal/server"
+	"github.com/holdfast/holdfast/internal/store/storecfg"
 )
 
 // Defaults of the command-line contract (DESIGN.md).
@@ -291,6 +292,7 @@ func parseAttributes(list []string) (map[string]string, error) {
 
 func serverCmd() *cobra.Command {
 	var f controlFlags
+	var sc storecfg.Config
 	var cluster string
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -303,6 +305,11 @@ func serverCmd() *cobra.Command {
 				return err
 			}
 			cfg.DefaultCluster = cluster
+			cfg.Store = sc
+			cfg.Store.DataDir = f.dataDir
+			if err := cfg.Store.Validate(); err != nil {
+				return err
+			}
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -313,7 +320,7 @@ func serverCmd() *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			log.Info("control plane listening", "api", "http://"+addr, "data-dir", f.dataDir)
+			log.Info("control plane listening", "api", "http://"+addr, "data-dir", f.dataDir, "store", cfg.Store.String())
 			if generated {
 				fmt.Fprintf(cmd.OutOrStdout(), "generated credentials (saved in %s):\nexport AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\n",
 					filepath.Join(f.dataDir, "credentials.json"), cfg.AccessKeyID, cfg.SecretAccessKey)
@@ -322,6 +329,7 @@ func serverCmd() *cobra.Command {
 		},
 	}
 	f.add(cmd)
+	sc.AddFlags(cmd.Flags())
 	cmd.Flags().StringVar(&cluster, "create-cluster", "default", "create this cluster at start (\"\" for none)")
 	return cmd
 }

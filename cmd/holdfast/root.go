@@ -9,7 +9,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(upCmd(), serverCmd(), agentCmd(), envCmd(), benchCmd())
+	root.AddCommand(upCmd(), serverCmd(), agentCmd(), envCmd(), benchCmd(), backupCmd(), restoreCmd(), migrateCmd())
 	addOperatorCommands(root)
 	return root
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +19,8 @@ import (
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/control"
 	"github.com/holdfast/holdfast/internal/domain"
-	"github.com/holdfast/holdfast/internal/store/bolt"
+	"github.com/holdfast/holdfast/internal/store"
+	"github.com/holdfast/holdfast/internal/store/storecfg"
 )
 
 // Config configures a control plane.
@@ -38,15 +38,17 @@ type Config struct {
 	RateLimits bool
 	// DefaultCluster, if set, is created at start.
 	DefaultCluster string
-	Clock          clock.Clock
-	Logger         *slog.Logger
+	// Store selects the backend; the zero value is bolt in DataDir.
+	Store  storecfg.Config
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 // Server is a running control plane.
 type Server struct {
 	cfg        Config
 	log        *slog.Logger
-	backend    *bolt.Store
+	backend    store.Backend
 	Store      *control.Store
 	Controller *control.Controller
 	api        *api.Server
@@ -72,9 +74,9 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	backend, err := bolt.Open(filepath.Join(cfg.DataDir, "holdfast.db"), bolt.Options{Logger: cfg.Logger.With("part", "store")})
+	backend, err := openStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	st, err := control.Open(backend, cfg.Clock, domain.Partition{Region: cfg.Region, AccountID: cfg.AccountID}, cfg.Logger.With("part", "control"))
 	if err != nil {
@@ -99,6 +101,30 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("/", a)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
+}
+
+// openStore opens the configured backend, as its only writer, and brings
+// its data format up to date before anything reads it.
+func openStore(cfg Config) (store.Backend, error) {
+	sc := cfg.Store
+	if sc.DataDir == "" {
+		sc.DataDir = cfg.DataDir
+	}
+	log := cfg.Logger.With("part", "store")
+	backend, err := sc.Open(context.Background(), storecfg.OpenOptions{Exclusive: true, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open store (%s): %w", sc, err)
+	}
+	res, err := store.Migrate(context.Background(), backend)
+	if err != nil {
+		backend.Close()
+		return nil, fmt.Errorf("store %s: %w", sc, err)
+	}
+	if len(res.Steps) > 0 {
+		log.Info("store data format migrated", "store", sc.String(), "from", res.From, "to", res.To, "steps", res.Steps)
+	}
+	log.Info("store opened", "store", sc.String(), "format", res.To, "rev", backend.Rev())
+	return backend, nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

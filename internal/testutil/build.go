@@ -58,10 +58,14 @@ func goBuild(out, pkg string) error {
 // Main runs the tests, removes the binary BuildHoldfast built, and exits:
 //
 //	func TestMain(m *testing.M) { testutil.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(RunMain(m)) }
+
+// RunMain is Main for a TestMain that has more to tear down: it runs the
+// tests, removes the binary and returns the exit code.
+func RunMain(m *testing.M) int {
 	code := m.Run()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}
-	os.Exit(code)
+	return code
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
@@ -26,6 +28,15 @@ type EmbeddedConfig struct {
 	MaxRequestBytes uint
 	// UnsafeNoFsync turns fsync off (tests that do not test durability).
 	UnsafeNoFsync bool
+	// TLS, when CertFile is set, serves clients over https with this
+	// certificate, and requires client certificates signed by
+	// TrustedCAFile when that is set.
+	TLS TLSFiles
+}
+
+// TLSFiles are PEM files.
+type TLSFiles struct {
+	CertFile, KeyFile, TrustedCAFile string
 }
 
 // Embedded is an etcd server running inside the test process, for unit
@@ -40,6 +51,9 @@ type Embedded struct {
 // and waits until it serves. It takes no testing.TB so that a TestMain can
 // share one server between a package's tests; call Close.
 func StartEmbedded(dir string, c EmbeddedConfig) (*Embedded, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	cfg := embed.NewConfig()
 	cfg.Name = "embedded"
 	cfg.Dir = dir
@@ -58,7 +72,17 @@ func StartEmbedded(dir string, c EmbeddedConfig) (*Embedded, error) {
 	// Port 0 everywhere: the kernel picks free ports, nothing can race us
 	// for them. The advertised peer URL only has to be consistent with the
 	// initial cluster of this one member.
-	client, _ := url.Parse("http://127.0.0.1:0")
+	scheme := "http"
+	if c.TLS.CertFile != "" {
+		scheme = "https"
+		cfg.ClientTLSInfo = transport.TLSInfo{
+			CertFile:       c.TLS.CertFile,
+			KeyFile:        c.TLS.KeyFile,
+			TrustedCAFile:  c.TLS.TrustedCAFile,
+			ClientCertAuth: c.TLS.TrustedCAFile != "",
+		}
+	}
+	client, _ := url.Parse(scheme + "://127.0.0.1:0")
 	peer, _ := url.Parse("http://127.0.0.1:0")
 	cfg.ListenClientUrls = []url.URL{*client}
 	cfg.AdvertiseClientUrls = []url.URL{*client}
@@ -78,7 +102,7 @@ func StartEmbedded(dir string, c EmbeddedConfig) (*Embedded, error) {
 		e.Close()
 		return nil, errors.New("embedded etcd did not become ready in 60 s")
 	}
-	return &Embedded{etcd: e, endpoint: "http://" + e.Clients[0].Addr().String()}, nil
+	return &Embedded{etcd: e, endpoint: scheme + "://" + e.Clients[0].Addr().String()}, nil
 }
 
 // Endpoint is the client URL.
