@@ -28,20 +28,7 @@ import (
 var etcdServer *etcdcluster.Embedded
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "holdfast-cmd-etcd-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	etcdServer, err = etcdcluster.StartEmbedded(dir, etcdcluster.EmbeddedConfig{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := testutil.RunMain(m)
-	etcdServer.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(etcdcluster.RunWithEmbedded(func() int { return testutil.RunMain(m) }, etcdcluster.EmbeddedConfig{}, &etcdServer, false))
 }
 
 var creds = testutil.Credentials{AccessKeyID: "AKIDSTORETEST", SecretAccessKey: "store-test-secret"}

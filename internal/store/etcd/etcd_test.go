@@ -12,7 +12,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
 	"github.com/holdfast/holdfast/internal/store"
@@ -28,28 +27,7 @@ var server *etcdcluster.Embedded
 const serverMaxTxnOps = 512
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "holdfast-etcd-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server, err = etcdcluster.StartEmbedded(dir, etcdcluster.EmbeddedConfig{MaxTxnOps: serverMaxTxnOps, MaxRequestBytes: 2 << 20})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	server.Close()
-	os.RemoveAll(dir)
-	if code == 0 {
-		// The server is gone; whatever the tests left running would leak.
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(etcdcluster.RunWithEmbedded(m.Run, etcdcluster.EmbeddedConfig{MaxTxnOps: serverMaxTxnOps, MaxRequestBytes: 2 << 20}, &server, true))
 }
 
 var prefixes atomic.Int64

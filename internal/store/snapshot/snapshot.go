@@ -115,11 +115,6 @@ type Options struct {
 // Write writes a backup of b's data to w and returns what it wrote. It
 // refuses a store whose restore did not finish.
 func Write(ctx context.Context, b store.Backend, w io.Writer, source string) (Result, error) {
-	if _, ok, err := b.Get(ctx, store.RestoringKey); err != nil {
-		return Result{}, err
-	} else if ok {
-		return Result{}, fmt.Errorf("snapshot: %w: back up a complete store", store.ErrRestoring)
-	}
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<16)
 	res := Result{Header: Header{Created: time.Now().UTC(), Source: source}}
@@ -129,38 +124,13 @@ func Write(ctx context.Context, b store.Backend, w io.Writer, source string) (Re
 	if err := writeJSON(bw, 0, res.Header); err != nil {
 		return res, err
 	}
-	format, found := -1, false
-	rev, err := scan(ctx, b, func(kv store.KV) error {
-		if kv.Key == store.FormatKey {
-			f, err := store.ParseFormat(kv.Value)
-			if err != nil {
-				return err
-			}
-			format = f
-			return nil
-		}
-		if !store.IsData(kv.Key) {
-			return nil
-		}
-		found = true
-		res.Keys++
-		res.Bytes += int64(len(kv.Key) + len(kv.Value))
+	if err := readData(ctx, b, &res, func(k string, v []byte) error {
 		bw.WriteByte('k')
-		writeBytes(bw, []byte(kv.Key))
-		return writeBytes(bw, kv.Value)
-	})
-	if err != nil {
+		writeBytes(bw, []byte(k))
+		return writeBytes(bw, v)
+	}); err != nil {
 		return res, err
 	}
-	switch {
-	case format >= 0:
-		res.Format = format
-	case found:
-		res.Format = 0 // data from before format versions
-	default:
-		res.Format = store.CurrentFormat // an empty store
-	}
-	res.Revision = rev
 	if err := writeJSON(bw, 't', res.Trailer); err != nil {
 		return res, err
 	}
@@ -171,6 +141,45 @@ func Write(ctx context.Context, b store.Backend, w io.Writer, source string) (Re
 		return res, err
 	}
 	return res, nil
+}
+
+// readData reads b's data keys at one revision, calls emit for each, and
+// fills res's trailer (count, format, revision) and Bytes. It refuses a
+// store whose restore did not finish.
+func readData(ctx context.Context, b store.Backend, res *Result, emit func(key string, value []byte) error) error {
+	if _, ok, err := b.Get(ctx, store.RestoringKey); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("snapshot: the source: %w", store.ErrRestoring)
+	}
+	format, found := -1, false
+	rev, err := scan(ctx, b, func(kv store.KV) error {
+		if kv.Key == store.FormatKey {
+			f, err := store.ParseFormat(kv.Value)
+			format = f
+			return err
+		}
+		if !store.IsData(kv.Key) {
+			return nil
+		}
+		found = true
+		res.Keys++
+		res.Bytes += int64(len(kv.Key) + len(kv.Value))
+		return emit(kv.Key, kv.Value)
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case format >= 0:
+		res.Format = format
+	case found:
+		res.Format = 0 // data from before format versions
+	default:
+		res.Format = store.CurrentFormat // an empty store
+	}
+	res.Revision = rev
+	return nil
 }
 
 // scan reads every key of b at one revision.
@@ -356,46 +365,22 @@ func Restore(ctx context.Context, rs io.ReadSeeker, dst store.Backend, opts Opti
 // Copy copies src's data into dst (see the package doc): what `holdfast
 // migrate` does, one consistent snapshot of src written to dst.
 func Copy(ctx context.Context, src, dst store.Backend, opts Options) (Result, error) {
-	if _, ok, err := src.Get(ctx, store.RestoringKey); err != nil {
-		return Result{}, err
-	} else if ok {
-		return Result{}, fmt.Errorf("snapshot: the source: %w", store.ErrRestoring)
-	}
 	res := Result{Header: Header{Created: time.Now().UTC(), Source: opts.Source}}
+	if _, ok, err := src.Get(ctx, store.RestoringKey); err != nil {
+		return res, err
+	} else if ok {
+		return res, fmt.Errorf("snapshot: the source: %w", store.ErrRestoring)
+	}
 	w, err := begin(ctx, dst, src.Rev(), opts)
 	if err != nil {
 		return res, err
 	}
-	format, found := -1, false
-	rev, err := scan(ctx, src, func(kv store.KV) error {
-		if kv.Key == store.FormatKey {
-			f, err := store.ParseFormat(kv.Value)
-			format = f
-			return err
-		}
-		if !store.IsData(kv.Key) {
-			return nil
-		}
-		found = true
-		res.Keys++
-		res.Bytes += int64(len(kv.Key) + len(kv.Value))
-		return w.put(ctx, kv.Key, kv.Value)
-	})
-	if err != nil {
+	if err := readData(ctx, src, &res, func(k string, v []byte) error { return w.put(ctx, k, v) }); err != nil {
 		return res, err
-	}
-	switch {
-	case format >= 0:
-		res.Format = format
-	case found:
-		res.Format = 0
-	default:
-		res.Format = store.CurrentFormat
 	}
 	if res.Format > store.CurrentFormat {
 		return res, fmt.Errorf("snapshot: %w: the source is format %d", store.ErrFormatTooNew, res.Format)
 	}
-	res.Revision = rev
 	return w.finish(ctx, res.Format, res)
 }
 

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/holdfast/holdfast/internal/store"
 	"github.com/holdfast/holdfast/internal/store/bolt"
 	"github.com/holdfast/holdfast/internal/store/etcd"
@@ -25,27 +23,8 @@ import (
 var server *etcdcluster.Embedded
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "holdfast-snapshot-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	// A low ops limit, so that restores into etcd take many batches.
-	server, err = etcdcluster.StartEmbedded(dir, etcdcluster.EmbeddedConfig{MaxTxnOps: 64, UnsafeNoFsync: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	server.Close()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(etcdcluster.RunWithEmbedded(m.Run, etcdcluster.EmbeddedConfig{MaxTxnOps: 64, UnsafeNoFsync: true}, &server, true))
 }
 
 func openBolt(t *testing.T) *bolt.Store {

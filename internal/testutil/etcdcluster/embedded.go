@@ -10,6 +10,7 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/goleak"
 )
 
 // Limits of the etcd servers the tests start (embedded and member
@@ -103,6 +104,35 @@ func StartEmbedded(dir string, c EmbeddedConfig) (*Embedded, error) {
 		return nil, errors.New("embedded etcd did not become ready in 60 s")
 	}
 	return &Embedded{etcd: e, endpoint: scheme + "://" + e.Clients[0].Addr().String()}, nil
+}
+
+// RunWithEmbedded is the body of a TestMain whose tests share one
+// embedded etcd: it starts it in a temporary directory, sets *srv, runs the
+// tests (through run, e.g. m.Run or testutil.RunMain), stops the server,
+// removes the directory and returns the exit code. With checkLeaks it then
+// fails a passing run that left goroutines behind (goleak).
+func RunWithEmbedded(run func() int, c EmbeddedConfig, srv **Embedded, checkLeaks bool) int {
+	dir, err := os.MkdirTemp("", "holdfast-etcd-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	e, err := StartEmbedded(dir, c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*srv = e
+	code := run()
+	e.Close()
+	if code == 0 && checkLeaks {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	return code
 }
 
 // Endpoint is the client URL.
