@@ -88,4 +88,11 @@ func TestLayering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The shim starts once per container: it links the standard library and
+	// x/sys only (see cmd/holdfast-shim).
+	for p, file := range imports(t, "agent/runtime/process/shim") {
+		if !isStd(p) && p != "golang.org/x/sys/unix" {
+			t.Errorf("internal/agent/runtime/process/shim/%s imports %s; the shim may import only the standard library and x/sys", file, p)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/holdfast/holdfast/internal/agent/ctr"
 	"github.com/holdfast/holdfast/internal/agent/endpoint"
 	"github.com/holdfast/holdfast/internal/domain"
 )
@@ -56,6 +57,10 @@ func (a *Agent) metadata(lt *localTask) endpoint.TaskMetadata {
 		LaunchType:       "EC2",
 		ServiceName:      lt.ServiceName,
 	}
+	network := endpoint.Network{NetworkMode: "host"}
+	if lt.Network != nil && lt.Network.Mode != "" {
+		network = endpoint.Network{NetworkMode: lt.Network.Mode, IPv4Addresses: lt.Network.IPv4Addresses}
+	}
 	for i, c := range lt.Containers {
 		cd := lt.TaskDef.ContainerDefinitions[i]
 		cm := endpoint.ContainerMetadata{
@@ -72,16 +77,22 @@ func (a *Agent) metadata(lt *localTask) endpoint.TaskMetadata {
 			StartedAt:     tptr(c.StartedAt),
 			FinishedAt:    tptr(c.FinishedAt),
 			Type:          "NORMAL",
-			Networks:      []endpoint.Network{{NetworkMode: "host"}},
+			Networks:      []endpoint.Network{network},
 		}
 		md.Containers = append(md.Containers, cm)
 	}
 	return md
 }
 
+func (a *Agent) logPath(taskID, container string) string {
+	return filepath.Join(a.cfg.DataDir, "logs", taskID, container+".log")
+}
+
 // serveLogs streams a task's container logs: GET
 // /holdfast/v1/logs/{task}?container=NAME&follow=1. Without container, the
-// first container's log.
+// first container's log. While the runtime knows the container the log
+// comes from the runtime (following it until the container exits);
+// afterwards from the file the runtime left at its log path.
 func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("task")
 	if strings.ContainsAny(id, "/.") || id == "" {
@@ -102,42 +113,52 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no logs for task "+id, http.StatusNotFound)
 		return
 	}
-	f, err := os.Open(a.logPath(id, name))
-	if err != nil {
-		http.Error(w, "no logs for task "+id, http.StatusNotFound)
-		return
+	var src io.ReadCloser
+	if rid := a.runtimeID(id, name); rid != "" {
+		rc, err := a.rt.Logs(r.Context(), rid, ctr.LogOptions{Follow: r.URL.Query().Get("follow") != ""})
+		if err == nil {
+			src = rc
+		}
 	}
-	defer f.Close()
+	if src == nil {
+		f, err := os.Open(a.logPath(id, name))
+		if err != nil {
+			http.Error(w, "no logs for task "+id, http.StatusNotFound)
+			return
+		}
+		src = f
+	}
+	defer src.Close()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if _, err := io.Copy(w, f); err != nil {
-		return
-	}
-	if r.URL.Query().Get("follow") == "" {
-		return
-	}
 	fl, _ := w.(http.Flusher)
+	buf := make([]byte, 32<<10)
 	for {
-		if fl != nil {
-			fl.Flush()
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
 		}
-		if !a.taskLive(id) {
-			_, _ = io.Copy(w, f)
-			return
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(200 * time.Millisecond):
-		}
-		if _, err := io.Copy(w, f); err != nil {
+		if err != nil {
 			return
 		}
 	}
 }
 
-func (a *Agent) taskLive(id string) bool {
+// runtimeID is the runtime id of a container of a task the agent runs, ""
+// if it has no such container.
+func (a *Agent) runtimeID(taskID, name string) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	lt := a.tasks[id]
-	return lt != nil && lt.KnownStatus != domain.StatusStopped
+	if lt := a.tasks[taskID]; lt != nil {
+		for _, c := range lt.Containers {
+			if c.Name == name {
+				return c.RuntimeID
+			}
+		}
+	}
+	return ""
 }

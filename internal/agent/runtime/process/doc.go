@@ -1,7 +1,17 @@
 // Package process runs the containers of ECS tasks as host processes, each
 // under a small supervisor process (the shim), so that the agent can be
 // restarted, or killed with SIGKILL, without stopping its tasks or losing
-// their exit codes.
+// their exit codes. It implements the agent's runtime seam, ctr.Runtime,
+// and passes its conformance suite (ctr/ctrtest).
+//
+// A container's argv is its entryPoint followed by its command (a first
+// element without a slash is looked up in the PATH of its environment);
+// image is kept but not read, so a definition with neither fails to start
+// with CannotStartContainerError. The environment is Spec.Env over the
+// agent variables named in Options.InheritEnv (the agent passes PATH and
+// HOME); nothing else is inherited. A container without a workingDirectory
+// runs in Options.WorkDir/<task id>/<container name>. Every task runs in
+// the host's network ("host" mode).
 //
 // # Processes
 //
@@ -17,10 +27,12 @@
 //     one log file (the program's fds point at the file; nothing is piped
 //     through the shim or the agent);
 //  3. writes <dir>/state.json with its own and the program's pid and start
-//     time (field 22 of /proc/<pid>/stat) before it reaps the program, so the
-//     pid cannot have been reused while the record is written;
-//  4. reports "ok <pid>" (or the start error) on a pipe the agent passed as
-//     fd 3, which is how Start learns the pid without polling;
+//     time (field 22 of /proc/<pid>/stat), and the wall-clock start time,
+//     before it reaps the program, so the pid cannot have been reused while
+//     the record is written;
+//  4. reports "ok <pid> <starttime> <unix-ns>" (or the start error) on a
+//     pipe the agent passed as fd 3, which is how Start learns the pid
+//     without polling;
 //  5. waits for the program, SIGKILLs whatever is left of its process group
 //     (as Docker does when a container's main process exits), writes
 //     <dir>/exit.json atomically (temporary file, fsync, rename, fsync of the
@@ -42,17 +54,31 @@
 // netpoller (no thread, no polling), both for shims it started and for
 // adopted ones; when the pidfd becomes readable it reads exit.json. On
 // kernels without pidfd_open it falls back to Wait for its own shims and to
-// probing the shim's lock every 50 ms for adopted ones.
+// probing the shim's lock every 50 ms for adopted ones. A shim the Runtime
+// started is its child: after Close a goroutine still reaps it when it
+// exits.
+//
+// # Health checks, logs, stats
+//
+// A container's healthCheck is probed by the agent's process (not the
+// shim), with the container's environment and working directory, by the
+// rules of ctr/health.go; each change of verdict is an event and is kept
+// in health.json, so an adopting agent resumes from it. Logs reads the log
+// file the program writes to directly, following it by polling until the
+// container exits. Stats sums utime, stime and RSS from /proc over the
+// container's process group; the runtime sets no limits, so an exit is
+// never an OOM kill as far as it knows.
 //
 // # State directory
 //
-// stateDir holds one directory per container, named by Spec.ID:
+// Options.StateDir holds one directory per container, named by Spec.ID:
 //
 //	spec.json   what to run (written by the agent before the shim starts)
 //	lock        flock held by the shim for its lifetime
 //	state.json  pids and start times (written by the shim)
 //	exit.json   the exit record (written by the shim, or by Adopt when a shim
 //	            vanished without one)
+//	health.json the last health verdict (written by the agent)
 //	shim.log    the shim's own diagnostics
 //
 // and a file .runtime.lock that the Runtime holds with flock, so that two

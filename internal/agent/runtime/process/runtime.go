@@ -19,85 +19,46 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/holdfast/holdfast/internal/agent/ctr"
+	"github.com/holdfast/holdfast/internal/agent/runtime/process/shim"
 )
 
-// DefaultStopTimeout is the grace period between SIGTERM and SIGKILL when
-// neither Stop nor the Spec gives one (ECS's default stopTimeout).
-const DefaultStopTimeout = 30 * time.Second
-
-// Errors returned by the Runtime. Callers match them with errors.Is.
-var (
-	// ErrCannotStart wraps every failure to start a container's program
-	// (binary not found, bad working directory, unwritable log, ...). Its
-	// text is ECS's stop code, so err.Error() reads
-	// "CannotStartContainerError: <detail>".
-	ErrCannotStart = errors.New("CannotStartContainerError")
-	// ErrNotFound is an id the Runtime does not know.
-	ErrNotFound = errors.New("container not found")
-	// ErrExists is a Start for an id that is running, or whose state has
-	// not been forgotten yet.
-	ErrExists = errors.New("container already exists")
-	// ErrNotExited is a Forget for a container that has not exited.
-	ErrNotExited = errors.New("container has not exited")
-	// ErrStateDirInUse means another Runtime (another agent) holds stateDir.
-	ErrStateDirInUse = errors.New("state directory is in use by another runtime")
-	// ErrClosed is any call on a closed Runtime.
-	ErrClosed = errors.New("runtime is closed")
-)
-
-// Spec describes one container to run as a host process.
-type Spec struct {
-	// ID is the unique container id chosen by the caller, for example
-	// "<taskid>-<containerName>". It names the container's state directory,
-	// so it must be 1-255 characters from [A-Za-z0-9._-], not starting
-	// with a dot.
-	ID string
-	// Argv is entryPoint followed by command. A first element without a
-	// slash is looked up in the PATH of Env (not the agent's).
-	Argv []string
-	// Env is the complete environment, KEY=VALUE; nothing is inherited
-	// (see MergeEnv).
-	Env []string
-	// Dir is the working directory; "" keeps the agent's.
-	Dir string
-	// LogPath is the file that receives both stdout and stderr, appended
-	// to, interleaved in write order, readable while the program runs. Its
-	// directory must exist.
-	LogPath string
-	// StopTimeout is the grace period Stop uses by default; 0 means
-	// DefaultStopTimeout.
-	StopTimeout time.Duration
+// Options configure a process Runtime.
+type Options struct {
+	// StateDir holds one directory per container (created if missing).
+	StateDir string
+	// Shim is the command prefix that runs the shim; the container's state
+	// directory is appended, e.g. []string{exe, "shim"} for
+	// "holdfast shim <dir>". The shim must end up calling shim.Run with the
+	// remaining arguments. Shims inherit the agent's environment.
+	Shim []string
+	// WorkDir is where a container without a workingDirectory runs: in
+	// WorkDir/<task id>/<container name>, created at start. "" keeps the
+	// agent's working directory.
+	WorkDir string
+	// InheritEnv names the agent's environment variables that a container
+	// gets unless its Spec.Env sets them (the agent passes PATH and HOME,
+	// as DESIGN.md promises). Nothing else is inherited.
+	InheritEnv []string
+	// Logger may be nil.
+	Logger *slog.Logger
 }
 
-// Exit is how a container ended. Exactly one Exit per started or adopted
-// container is delivered on Runtime.Exits.
-type Exit struct {
-	// ID is Spec.ID.
-	ID string
-	// ExitCode is the program's exit status; for a program killed by a
-	// signal it is 128+signal number, as Docker and ECS report it. It is
-	// nil only when the outcome is unknown, and Reason then says why.
-	ExitCode *int
-	// Signal is the name of the signal that killed the program ("SIGTERM",
-	// "SIGKILL"), or "".
-	Signal string
-	// Reason is empty for an ordinary exit and explains an abnormal one
-	// (for example a shim that vanished, or a start abandoned by a dead
-	// agent).
-	Reason string
-	// At is when the exit was observed.
-	At time.Time
-}
-
-// Runtime starts, stops and watches containers. All methods are safe for
-// concurrent use.
+// Runtime runs containers as host processes under shims. It implements
+// ctr.Runtime; all methods are safe for concurrent use.
 type Runtime struct {
 	stateDir string
+	workDir  string
+	inherit  []string
 	shim     []string
 	log      *slog.Logger
-	exits    chan Exit
+	events   chan ctr.Event
 	done     chan struct{}
+	ctx      context.Context // cancelled by Close
+	cancel   context.CancelFunc
 	dirLock  *os.File
+	wg       sync.WaitGroup // health monitors and queued sends, joined by Close
 
 	mu         sync.Mutex
 	closed     bool
@@ -105,72 +66,92 @@ type Runtime struct {
 	watches    map[*pidWatch]struct{}
 }
 
+var _ ctr.Runtime = (*Runtime)(nil)
+
 // container is the Runtime's view of one container.
 type container struct {
 	id          string
 	dir         string
 	stopTimeout time.Duration
+	logPath     string
+	exitedCh    chan struct{} // closed when it has exited
+	// monitorDone is closed when its health monitor has ended (nil: none);
+	// stopMonitor ends it.
+	monitorDone chan struct{}
+	stopMonitor context.CancelFunc
 
 	mu          sync.Mutex
 	running     bool   // pid and pidStart are known and it has not exited
 	pid         int    // the program, leader of its process group
 	pidStart    uint64 // its start time, to guard against pid reuse
+	startedAt   time.Time
+	health      string // "" without a health check
 	exited      bool
 	stopping    bool
 	pendingStop time.Duration // > 0: Stop called while starting
 	killTimer   *time.Timer
 }
 
-// New returns a Runtime that keeps one directory per container under
-// stateDir (created if missing) and starts shims as shim followed by the
-// container's state directory, e.g. []string{exe, "shim"} for
-// "holdfast shim <dir>"; the shim must end up calling RunShim with the
-// remaining arguments. Shims inherit the agent's environment. logger may be
-// nil.
-//
-// New takes an exclusive lock on stateDir that Close releases, so two
-// Runtimes never manage the same directory; it fails with ErrStateDirInUse
-// otherwise. Call Adopt before Start to pick up containers of earlier agents.
-func New(stateDir string, shim []string, logger *slog.Logger) (*Runtime, error) {
-	if len(shim) == 0 || shim[0] == "" {
-		return nil, errors.New("runtime: empty shim command")
+func newContainer(id, dir string) *container {
+	return &container{id: id, dir: dir, stopTimeout: ctr.DefaultStopTimeout, exitedCh: make(chan struct{})}
+}
+
+// New returns a Runtime over opts.StateDir. It takes an exclusive lock on
+// the directory that Close releases, so two Runtimes never manage the same
+// containers; it fails with ctr.ErrStateInUse otherwise. Call Adopt before
+// Start to pick up the containers of earlier agents.
+func New(opts Options) (*Runtime, error) {
+	if len(opts.Shim) == 0 || opts.Shim[0] == "" {
+		return nil, errors.New("process runtime: empty shim command")
 	}
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	abs, err := filepath.Abs(stateDir)
+	abs, err := filepath.Abs(opts.StateDir)
 	if err != nil {
 		return nil, err
 	}
-	shimPath := shim[0]
+	workDir := opts.WorkDir
+	if workDir != "" {
+		if workDir, err = filepath.Abs(workDir); err != nil {
+			return nil, err
+		}
+	}
+	shimPath := opts.Shim[0]
 	if !strings.Contains(shimPath, "/") {
 		shimPath, err = exec.LookPath(shimPath)
 	} else {
 		shimPath, err = filepath.Abs(shimPath)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("runtime: shim: %w", err)
+		return nil, fmt.Errorf("process runtime: shim: %w", err)
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, err
 	}
-	lock, err := openLock(filepath.Join(abs, runtimeLock))
+	lock, err := shim.OpenLock(filepath.Join(abs, runtimeLock))
 	if err != nil {
 		return nil, err
 	}
-	ok, err := tryLock(lock)
+	ok, err := shim.TryLock(lock)
 	if err != nil || !ok {
 		lock.Close()
 		if err == nil {
-			err = fmt.Errorf("%w: %s", ErrStateDirInUse, abs)
+			err = fmt.Errorf("%w: %s", ctr.ErrStateInUse, abs)
 		}
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Runtime{
+		ctx:        ctx,
+		cancel:     cancel,
 		stateDir:   abs,
-		shim:       append([]string{shimPath}, shim[1:]...),
+		workDir:    workDir,
+		inherit:    append([]string(nil), opts.InheritEnv...),
+		shim:       append([]string{shimPath}, opts.Shim[1:]...),
 		log:        logger,
-		exits:      make(chan Exit, 256),
+		events:     make(chan ctr.Event, 256),
 		done:       make(chan struct{}),
 		dirLock:    lock,
 		containers: make(map[string]*container),
@@ -178,87 +159,136 @@ func New(stateDir string, shim []string, logger *slog.Logger) (*Runtime, error) 
 	}, nil
 }
 
-// Exits delivers every container exit, exactly once per container started
-// or adopted by this Runtime. Undelivered exits are not lost when the agent
-// dies: the container's state stays until Forget, and the next agent's Adopt
-// reports it again, so across agent restarts delivery is at least once. The
-// channel is buffered; a slow reader delays only the delivery. It is never
-// closed.
-func (r *Runtime) Exits() <-chan Exit { return r.exits }
+// Name is "process".
+func (r *Runtime) Name() string { return "process" }
 
-// Start starts the container and returns the pid of its program once the
-// shim has started it (not when it exits). The program leads its own process
-// group. A program that cannot be started yields an error wrapping
-// ErrCannotStart, and leaves no state and no Exit behind. Cancelling ctx
-// aborts a start in progress and kills whatever it had started.
-func (r *Runtime) Start(ctx context.Context, spec Spec) (int, error) {
-	if err := validateID(spec.ID); err != nil {
-		return 0, err
+// Events delivers health changes and exits (see ctr.Runtime). The channel
+// is buffered; a slow reader delays only the delivery.
+func (r *Runtime) Events() <-chan ctr.Event { return r.events }
+
+// SetupTask has nothing to prepare: every task runs in the host's network.
+func (r *Runtime) SetupTask(ctx context.Context, task ctr.TaskSpec) (ctr.TaskNetwork, error) {
+	if r.isClosed() {
+		return ctr.TaskNetwork{}, ctr.ErrClosed
 	}
-	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
-		return 0, fmt.Errorf("%w: %s: empty command", ErrCannotStart, spec.ID)
+	return ctr.TaskNetwork{Mode: "host"}, nil
+}
+
+// TeardownTask has nothing to release.
+func (r *Runtime) TeardownTask(ctx context.Context, taskID string) error { return nil }
+
+func (r *Runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// Start starts the container's program (entryPoint followed by command) and
+// returns once the shim has started it. The program leads its own process
+// group. See ctr.Runtime.
+func (r *Runtime) Start(ctx context.Context, spec ctr.Spec) (ctr.Info, error) {
+	if err := ctr.ValidateID(spec.ID); err != nil {
+		return ctr.Info{}, err
 	}
-	if spec.LogPath == "" {
-		return 0, fmt.Errorf("runtime: %s: no log path", spec.ID)
+	rec, err := r.shimSpec(spec)
+	if err != nil {
+		return ctr.Info{}, err
 	}
-	c := &container{
-		id:          spec.ID,
-		dir:         filepath.Join(r.stateDir, spec.ID),
-		stopTimeout: orDefault(spec.StopTimeout),
-	}
+	c := newContainer(spec.ID, filepath.Join(r.stateDir, spec.ID))
+	c.stopTimeout = time.Duration(rec.StopTimeout)
+	c.logPath = rec.LogPath
 	r.mu.Lock()
 	switch {
 	case r.closed:
 		r.mu.Unlock()
-		return 0, ErrClosed
+		return ctr.Info{}, ctr.ErrClosed
 	case r.containers[spec.ID] != nil:
 		r.mu.Unlock()
-		return 0, fmt.Errorf("%w: %s", ErrExists, spec.ID)
+		return ctr.Info{}, fmt.Errorf("%w: %s", ctr.ErrExists, spec.ID)
 	}
 	r.containers[spec.ID] = c
 	r.mu.Unlock()
 
-	pid, err := r.start(ctx, c, spec)
+	_, err = r.start(ctx, c, rec)
 	if err != nil {
 		r.mu.Lock()
 		delete(r.containers, spec.ID)
 		r.mu.Unlock()
-		return 0, err
+		return ctr.Info{}, err
 	}
-	return pid, nil
+	return c.info(), nil
 }
 
-func (r *Runtime) start(ctx context.Context, c *container, spec Spec) (int, error) {
-	rec := specRecord{
-		Argv:        spec.Argv,
-		Env:         spec.Env,
-		Dir:         spec.Dir,
-		LogPath:     spec.LogPath,
-		StopTimeout: int64(c.stopTimeout),
+// shimSpec turns a Spec into what the shim runs, creating the working
+// and log directories.
+func (r *Runtime) shimSpec(spec ctr.Spec) (shim.Spec, error) {
+	cd := spec.Container
+	argv := append(append([]string{}, cd.EntryPoint...), cd.Command...)
+	if len(argv) == 0 || argv[0] == "" {
+		return shim.Spec{}, fmt.Errorf("%w: container %s has no entryPoint or command (the process runtime does not read images)", ctr.ErrCannotStart, cd.Name)
+	}
+	if spec.LogPath == "" {
+		return shim.Spec{}, fmt.Errorf("process runtime: %s: no log path", spec.ID)
+	}
+	rec := shim.Spec{
+		Argv:        argv,
+		Env:         r.env(spec.Env),
+		Dir:         cd.WorkingDirectory,
+		StopTimeout: int64(orDefault(spec.StopTimeout)),
+		HealthCheck: healthJSON(cd.HealthCheck),
 	}
 	var err error
-	if rec.LogPath, err = filepath.Abs(rec.LogPath); err != nil {
-		return 0, err
+	if rec.LogPath, err = filepath.Abs(spec.LogPath); err != nil {
+		return rec, err
+	}
+	if err := os.MkdirAll(filepath.Dir(rec.LogPath), 0o755); err != nil {
+		return rec, err
+	}
+	if rec.Dir == "" && r.workDir != "" {
+		task := spec.Task.ID
+		if task == "" {
+			task = spec.ID
+		}
+		rec.Dir = filepath.Join(r.workDir, task, cd.Name)
+		if err := os.MkdirAll(rec.Dir, 0o755); err != nil {
+			return rec, err
+		}
 	}
 	if rec.Dir != "" {
 		if rec.Dir, err = filepath.Abs(rec.Dir); err != nil {
-			return 0, err
+			return rec, err
 		}
 	}
+	return rec, nil
+}
+
+// env is the container's environment: the inherited variables the Spec does
+// not set, then the Spec's.
+func (r *Runtime) env(specEnv []string) []string {
+	var base []string
+	for _, k := range r.inherit {
+		if v, ok := os.LookupEnv(k); ok {
+			base = append(base, k+"="+v)
+		}
+	}
+	return ctr.MergeEnv(base, specEnv)
+}
+
+func (r *Runtime) start(ctx context.Context, c *container, rec shim.Spec) (int, error) {
 	if err := os.Mkdir(c.dir, 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return 0, fmt.Errorf("%w: %s has state from an earlier run; Adopt and Forget it first", ErrExists, c.id)
+			return 0, fmt.Errorf("%w: %s has state from an earlier run; Adopt and Forget it first", ctr.ErrExists, c.id)
 		}
 		return 0, err
 	}
 	// The shim is not running yet, so a plain write is enough: an agent
 	// crash here leaves a directory without a live shim, which Adopt
 	// records as a start that never happened.
-	if err := writeJSONAtomic(c.dir, specFile, rec, false); err != nil {
+	if err := shim.WriteJSONAtomic(c.dir, shim.SpecFile, rec, false); err != nil {
 		os.RemoveAll(c.dir)
 		return 0, err
 	}
-	logf, err := os.OpenFile(filepath.Join(c.dir, shimLog), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	logf, err := os.OpenFile(filepath.Join(c.dir, shim.LogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		os.RemoveAll(c.dir)
 		return 0, err
@@ -300,15 +330,20 @@ func (r *Runtime) start(ctx context.Context, c *container, spec Spec) (int, erro
 
 	line := string(out)
 	if rest, ok := strings.CutPrefix(line, "ok "); ok && strings.HasSuffix(rest, "\n") {
-		pidStr, startStr, _ := strings.Cut(strings.TrimSpace(rest), " ")
-		pid, perr := strconv.Atoi(pidStr)
-		start, serr := strconv.ParseUint(startStr, 10, 64)
+		f := append(strings.Fields(rest), "", "", "")
+		pid, perr := strconv.Atoi(f[0])
+		start, serr := strconv.ParseUint(f[1], 10, 64)
+		startedAt := time.Now().UTC()
+		if ns, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+			startedAt = time.Unix(0, ns).UTC()
+		}
 		if perr == nil && serr == nil && pid > 0 {
-			r.adoptStarted(c, pid, start)
+			r.adoptStarted(c, pid, start, startedAt)
 			if w != nil && !r.track(w) {
 				w.close()
 				w = nil
 			}
+			r.startMonitor(c, rec, "")
 			go r.watchChild(c, cmd, w)
 			return pid, nil
 		}
@@ -323,17 +358,17 @@ func (r *Runtime) start(ctx context.Context, c *container, spec Spec) (int, erro
 		_ = cmd.Process.Signal(syscall.SIGKILL) // the program gets PDEATHSIG
 	}
 	_ = cmd.Wait()
-	var st stateRecord
-	if rerr != nil && readJSON(c.dir, stateFile, &st) == nil && st.PID > 0 {
+	var st shim.State
+	if rerr != nil && shim.ReadJSON(c.dir, shim.StateFile, &st) == nil && st.PID > 0 {
 		_ = unix.Kill(-st.PID, unix.SIGKILL)
 	}
-	shimOut, _ := os.ReadFile(filepath.Join(c.dir, shimLog))
+	shimOut, _ := os.ReadFile(filepath.Join(c.dir, shim.LogFile))
 	os.RemoveAll(c.dir)
 	switch {
 	case rerr != nil && ctx.Err() != nil:
-		return 0, fmt.Errorf("runtime: starting %s: %w", c.id, context.Cause(ctx))
+		return 0, fmt.Errorf("process runtime: starting %s: %w", c.id, context.Cause(ctx))
 	case strings.HasPrefix(line, "err "):
-		return 0, fmt.Errorf("%w: %s", ErrCannotStart, strings.TrimSpace(line[4:]))
+		return 0, fmt.Errorf("%w: %s", ctr.ErrCannotStart, strings.TrimSpace(line[4:]))
 	default:
 		detail := strings.TrimSpace(string(shimOut))
 		if detail == "" {
@@ -342,34 +377,30 @@ func (r *Runtime) start(ctx context.Context, c *container, spec Spec) (int, erro
 		if rerr != nil {
 			detail += " (" + rerr.Error() + ")"
 		}
-		return 0, fmt.Errorf("%w: shim for %s failed: %s", ErrCannotStart, c.id, detail)
+		return 0, fmt.Errorf("%w: shim for %s failed: %s", ctr.ErrCannotStart, c.id, detail)
 	}
 }
 
 // adoptStarted records the running program of c and applies a Stop that
 // arrived while it was starting.
-func (r *Runtime) adoptStarted(c *container, pid int, start uint64) {
+func (r *Runtime) adoptStarted(c *container, pid int, start uint64, startedAt time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pid, c.pidStart, c.running = pid, start, true
+	c.pid, c.pidStart, c.running, c.startedAt = pid, start, true, startedAt
 	if c.pendingStop > 0 {
 		r.stopLocked(c, c.pendingStop)
 	}
 }
 
 // Stop sends SIGTERM to the container's process group at once and SIGKILL
-// after timeout (timeout <= 0: the Spec's StopTimeout, default 30 s) unless
-// the program has exited by then. It does not block: the outcome arrives on
-// Exits. Stop is idempotent: stopping a container that is already stopping
-// or has exited does nothing and returns nil (a later call cannot shorten
-// the grace period). A Stop during Start is applied as soon as the program
-// runs. Escalation timers keep running after Close.
+// after timeout unless the program has exited by then (see ctr.Runtime).
+// Escalation timers keep running after Close.
 func (r *Runtime) Stop(id string, timeout time.Duration) error {
 	r.mu.Lock()
 	c := r.containers[id]
 	r.mu.Unlock()
 	if c == nil {
-		return fmt.Errorf("%w: %s", ErrNotFound, id)
+		return fmt.Errorf("%w: %s", ctr.ErrNotFound, id)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -406,39 +437,39 @@ func (r *Runtime) stopLocked(c *container, timeout time.Duration) {
 // leader is still the process the shim started (alive or not yet reaped).
 // Once the shim has reaped it, the shim kills the group itself.
 func (r *Runtime) signalLocked(c *container, sig unix.Signal) {
-	if !sameProcess(c.pid, c.pidStart) {
+	if !shim.SameProcess(c.pid, c.pidStart) {
 		return
 	}
 	if err := unix.Kill(-c.pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
-		r.log.Warn("runtime: signal failed", "id", c.id, "signal", unix.SignalName(sig), "err", err)
+		r.log.Warn("process runtime: signal failed", "id", c.id, "signal", unix.SignalName(sig), "err", err)
 	}
 }
 
-// Adopt scans stateDir for containers this Runtime does not know yet: it
-// re-attaches to those whose shim is alive (their Exit arrives when they
-// end) and immediately queues the Exit of those that ended while no agent
-// was watching (including starts that a dying agent abandoned and shims
-// that vanished without an exit record, with ExitCode nil and a Reason). It
-// returns the ids of all containers it took over; each will produce exactly
-// one Exit. Call it once at agent start, before Start. Directories it
-// cannot make sense of are reported in the error and left alone.
-func (r *Runtime) Adopt() ([]string, error) {
+// Adopt scans the state directory for containers this Runtime does not know
+// yet: it re-attaches to those whose shim is alive (their Exited event
+// arrives when they end) and immediately queues the exit of those that
+// ended while no agent was watching (including starts that a dying agent
+// abandoned and shims that vanished without an exit record, with ExitCode
+// nil and a Reason). Health checks of live containers resume from their
+// last verdict. Directories it cannot make sense of are reported in the
+// error and left alone.
+func (r *Runtime) Adopt(ctx context.Context) ([]ctr.Info, error) {
 	entries, err := os.ReadDir(r.stateDir)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
+	var infos []ctr.Info
 	var errs []error
 	for _, e := range entries {
-		if !e.IsDir() || validateID(e.Name()) != nil {
+		if !e.IsDir() || ctr.ValidateID(e.Name()) != nil {
 			continue
 		}
 		id := e.Name()
-		c := &container{id: id, dir: filepath.Join(r.stateDir, id), stopTimeout: DefaultStopTimeout}
+		c := newContainer(id, filepath.Join(r.stateDir, id))
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
-			return ids, ErrClosed
+			return infos, ctr.ErrClosed
 		}
 		if r.containers[id] != nil {
 			r.mu.Unlock()
@@ -450,12 +481,12 @@ func (r *Runtime) Adopt() ([]string, error) {
 			r.mu.Lock()
 			delete(r.containers, id)
 			r.mu.Unlock()
-			errs = append(errs, fmt.Errorf("runtime: adopting %s: %w", id, err))
+			errs = append(errs, fmt.Errorf("process runtime: adopting %s: %w", id, err))
 			continue
 		}
-		ids = append(ids, id)
+		infos = append(infos, c.info())
 	}
-	return ids, errors.Join(errs...)
+	return infos, errors.Join(errs...)
 }
 
 // shimStateWait bounds how long Adopt waits for a live shim that has not
@@ -463,23 +494,25 @@ func (r *Runtime) Adopt() ([]string, error) {
 const shimStateWait = 10 * time.Second
 
 func (r *Runtime) adopt(c *container) error {
-	var spec specRecord
-	if readJSON(c.dir, specFile, &spec) == nil {
+	var spec shim.Spec
+	haveSpec := shim.ReadJSON(c.dir, shim.SpecFile, &spec) == nil
+	if haveSpec {
 		c.mu.Lock() // c is already visible to Stop
 		c.stopTimeout = orDefault(time.Duration(spec.StopTimeout))
+		c.logPath = spec.LogPath
 		c.mu.Unlock()
 	}
-	var rec exitRecord
-	if readJSON(c.dir, exitFile, &rec) == nil {
+	var rec shim.Exit
+	if shim.ReadJSON(c.dir, shim.ExitFile, &rec) == nil {
 		r.exitedAlready(c, rec)
 		return nil
 	}
-	lock, err := openLock(filepath.Join(c.dir, lockFile))
+	lock, err := shim.OpenLock(filepath.Join(c.dir, shim.LockFile))
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
-	free, err := tryLock(lock)
+	free, err := shim.TryLock(lock)
 	if err != nil {
 		return err
 	}
@@ -487,19 +520,19 @@ func (r *Runtime) adopt(c *container) error {
 		// No shim: it finished between our two reads, or it never ran,
 		// or it died without a record. We hold the lock, so a shim that
 		// is only now starting will find our record and give up.
-		if readJSON(c.dir, exitFile, &rec) == nil {
+		if shim.ReadJSON(c.dir, shim.ExitFile, &rec) == nil {
 			r.exitedAlready(c, rec)
 			return nil
 		}
-		rec = exitRecord{Reason: "agent stopped before the container started", At: time.Now().UTC()}
-		var st stateRecord
-		if readJSON(c.dir, stateFile, &st) == nil {
+		rec = shim.Exit{Reason: "agent stopped before the container started", At: time.Now().UTC()}
+		var st shim.State
+		if shim.ReadJSON(c.dir, shim.StateFile, &st) == nil {
 			rec.Reason = "shim exited without an exit record; container process lost"
-			if sameProcess(st.PID, st.PIDStart) {
+			if shim.SameProcess(st.PID, st.PIDStart) {
 				_ = unix.Kill(-st.PID, unix.SIGKILL)
 			}
 		}
-		if err := writeJSONAtomic(c.dir, exitFile, rec, true); err != nil {
+		if err := shim.WriteJSONAtomic(c.dir, shim.ExitFile, rec, true); err != nil {
 			return err
 		}
 		r.exitedAlready(c, rec)
@@ -507,18 +540,18 @@ func (r *Runtime) adopt(c *container) error {
 	}
 
 	// A shim is alive. It may still be starting the program.
-	var st stateRecord
+	var st shim.State
 	deadline := time.Now().Add(shimStateWait)
 	for {
-		err := readJSON(c.dir, stateFile, &st)
+		err := shim.ReadJSON(c.dir, shim.StateFile, &st)
 		if err == nil {
 			break
 		}
-		if readJSON(c.dir, exitFile, &rec) == nil {
+		if shim.ReadJSON(c.dir, shim.ExitFile, &rec) == nil {
 			r.exitedAlready(c, rec)
 			return nil
 		}
-		if !isNotExist(err) || time.Now().After(deadline) {
+		if !shim.IsNotExist(err) || time.Now().After(deadline) {
 			return fmt.Errorf("live shim has not recorded its program: %w", err)
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -528,7 +561,7 @@ func (r *Runtime) adopt(c *container) error {
 	case err == nil:
 		// Opened after the lock check, so if the start time matches the
 		// pidfd refers to the shim itself and not to a reused pid.
-		if !sameProcess(st.ShimPID, st.ShimStart) {
+		if !shim.SameProcess(st.ShimPID, st.ShimStart) {
 			w.close()
 			w = nil
 		}
@@ -539,21 +572,33 @@ func (r *Runtime) adopt(c *container) error {
 	}
 	if w != nil && !r.track(w) {
 		w.close()
-		return ErrClosed
+		return ctr.ErrClosed
 	}
-	r.adoptStarted(c, st.PID, st.PIDStart)
+	r.adoptStarted(c, st.PID, st.PIDStart, st.StartedAt)
+	if haveSpec {
+		var h healthRecord
+		_ = shim.ReadJSON(c.dir, healthFile, &h)
+		r.startMonitor(c, spec, h.Status)
+	}
 	go r.watchAdopted(c, w)
 	return nil
 }
 
-// exitedAlready marks c as exited and queues rec for delivery.
-func (r *Runtime) exitedAlready(c *container, rec exitRecord) {
+// exitedAlready marks c as exited and queues its exit for delivery.
+func (r *Runtime) exitedAlready(c *container, rec shim.Exit) {
 	if r.markExited(c) {
-		go r.send(rec.toExit(c.id))
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.send(exitEvent(c.id, rec))
+		}()
 	}
 }
 
-// watchChild waits for a shim this Runtime started.
+// watchChild waits for a shim this Runtime started. When the Runtime is
+// closed first it stops watching, but still reaps the shim when it exits
+// (the shim is the agent's child; without a Wait it would stay a zombie
+// for the agent's lifetime). That goroutine is the one that outlives Close.
 func (r *Runtime) watchChild(c *container, cmd *exec.Cmd, w *pidWatch) {
 	if w != nil {
 		err := w.wait()
@@ -579,18 +624,18 @@ func (r *Runtime) watchAdopted(c *container, w *pidWatch) {
 		r.finish(c)
 		return
 	}
-	lock, err := openLock(filepath.Join(c.dir, lockFile))
+	lock, err := shim.OpenLock(filepath.Join(c.dir, shim.LockFile))
 	if err != nil {
-		r.log.Error("runtime: cannot watch adopted container", "id", c.id, "err", err)
+		r.log.Error("process runtime: cannot watch adopted container", "id", c.id, "err", err)
 		return
 	}
 	defer lock.Close()
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		free, err := tryLock(lock)
+		free, err := shim.TryLock(lock)
 		if err != nil {
-			r.log.Error("runtime: cannot watch adopted container", "id", c.id, "err", err)
+			r.log.Error("process runtime: cannot watch adopted container", "id", c.id, "err", err)
 			return
 		}
 		if free {
@@ -606,22 +651,25 @@ func (r *Runtime) watchAdopted(c *container, w *pidWatch) {
 }
 
 // finish collects the exit record of a container whose shim has exited and
-// delivers it.
+// delivers it, after the container's last health event.
 func (r *Runtime) finish(c *container) {
-	var rec exitRecord
-	if err := readJSON(c.dir, exitFile, &rec); err != nil {
-		rec = exitRecord{Reason: "shim exited without an exit record; container process lost", At: time.Now().UTC()}
+	var rec shim.Exit
+	if err := shim.ReadJSON(c.dir, shim.ExitFile, &rec); err != nil {
+		rec = shim.Exit{Reason: "shim exited without an exit record; container process lost", At: time.Now().UTC()}
 		c.mu.Lock()
-		if sameProcess(c.pid, c.pidStart) {
+		if shim.SameProcess(c.pid, c.pidStart) {
 			_ = unix.Kill(-c.pid, unix.SIGKILL)
 		}
 		c.mu.Unlock()
-		if err := writeJSONAtomic(c.dir, exitFile, rec, true); err != nil {
-			r.log.Error("runtime: recording lost container", "id", c.id, "err", err)
+		if err := shim.WriteJSONAtomic(c.dir, shim.ExitFile, rec, true); err != nil {
+			r.log.Error("process runtime: recording lost container", "id", c.id, "err", err)
 		}
 	}
 	if r.markExited(c) {
-		r.send(rec.toExit(c.id))
+		if c.monitorDone != nil {
+			<-c.monitorDone // markExited cancelled it
+		}
+		r.send(exitEvent(c.id, rec))
 	}
 }
 
@@ -633,32 +681,34 @@ func (r *Runtime) markExited(c *container) bool {
 		return false
 	}
 	c.exited, c.running = true, false
+	close(c.exitedCh)
+	if c.stopMonitor != nil {
+		c.stopMonitor()
+	}
 	if c.killTimer != nil {
 		c.killTimer.Stop()
 	}
 	return true
 }
 
-func (r *Runtime) send(e Exit) {
+func (r *Runtime) send(e ctr.Event) {
 	select {
-	case r.exits <- e:
+	case r.events <- e:
 	case <-r.done:
 	}
 }
 
-// Forget removes the state of an exited container, once the caller has
-// durably recorded its exit. The log file is the caller's and is kept.
-// Forgetting an unknown id that has no state is a no-op.
+// Forget removes the state of an exited container (see ctr.Runtime).
 func (r *Runtime) Forget(id string) error {
-	if err := validateID(id); err != nil {
+	if err := ctr.ValidateID(id); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.containers[id]
 	if c == nil {
-		if fileExists(filepath.Join(r.stateDir, id)) {
-			return fmt.Errorf("%w: %s has state but was not adopted", ErrNotFound, id)
+		if shim.FileExists(filepath.Join(r.stateDir, id)) {
+			return fmt.Errorf("%w: %s has state but was not adopted", ctr.ErrNotFound, id)
 		}
 		return nil
 	}
@@ -666,7 +716,7 @@ func (r *Runtime) Forget(id string) error {
 	exited := c.exited
 	c.mu.Unlock()
 	if !exited {
-		return fmt.Errorf("%w: %s", ErrNotExited, id)
+		return fmt.Errorf("%w: %s", ctr.ErrNotExited, id)
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return err
@@ -677,7 +727,8 @@ func (r *Runtime) Forget(id string) error {
 
 // Close detaches the Runtime from its containers, as an agent shutdown does:
 // nothing is stopped, exits stop being delivered (the next Runtime's Adopt
-// reports them), and the lock on stateDir is released.
+// reports them), health checks pause, and the lock on the state directory
+// is released.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -686,12 +737,14 @@ func (r *Runtime) Close() error {
 	}
 	r.closed = true
 	close(r.done)
+	r.cancel()
 	ws := r.watches
 	r.watches = nil
 	r.mu.Unlock()
 	for w := range ws {
 		w.close()
 	}
+	r.wg.Wait()
 	return r.dirLock.Close()
 }
 
@@ -712,53 +765,37 @@ func (r *Runtime) untrack(w *pidWatch) {
 	w.close()
 }
 
-// MergeEnv returns base with overrides applied: a KEY present in both takes
-// the override's value at base's position, new keys follow in order, and
-// later duplicates win. Entries without '=' or with an empty key are
-// dropped. Use it to build Spec.Env from the agent's PATH and HOME and the
-// task definition's environment.
-func MergeEnv(base, overrides []string) []string {
-	out := make([]string, 0, len(base)+len(overrides))
-	idx := make(map[string]int, len(base)+len(overrides))
-	add := func(kv string) {
-		k, _, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return
-		}
-		if i, ok := idx[k]; ok {
-			out[i] = kv
-			return
-		}
-		idx[k] = len(out)
-		out = append(out, kv)
+func (r *Runtime) lookup(id string) (*container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ctr.ErrClosed
 	}
-	for _, kv := range base {
-		add(kv)
+	c := r.containers[id]
+	if c == nil {
+		return nil, fmt.Errorf("%w: %s", ctr.ErrNotFound, id)
 	}
-	for _, kv := range overrides {
-		add(kv)
-	}
-	return out
+	return c, nil
 }
 
-func validateID(id string) error {
-	if id == "" || len(id) > 255 || id[0] == '.' {
-		return fmt.Errorf("runtime: invalid container id %q", id)
-	}
-	for _, ch := range []byte(id) {
-		switch {
-		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9',
-			ch == '.', ch == '_', ch == '-':
-		default:
-			return fmt.Errorf("runtime: invalid container id %q", id)
-		}
-	}
-	return nil
+func (c *container) info() ctr.Info {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ctr.Info{ID: c.id, PID: c.pid, StartedAt: c.startedAt, Health: c.health}
+}
+
+// runtimeLock is the file in the state directory that a Runtime holds
+// locked while it manages the directory.
+const runtimeLock = ".runtime.lock"
+
+func exitEvent(id string, e shim.Exit) ctr.Event {
+	return ctr.Event{Type: ctr.Exited, ID: id, At: e.At,
+		Exit: ctr.Exit{ExitCode: e.ExitCode, Signal: e.Signal, Reason: e.Reason}}
 }
 
 func orDefault(d time.Duration) time.Duration {
 	if d <= 0 {
-		return DefaultStopTimeout
+		return ctr.DefaultStopTimeout
 	}
 	return d
 }

@@ -18,10 +18,25 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/holdfast/holdfast/internal/agent/ctr"
+	"github.com/holdfast/holdfast/internal/agent/ctr/workload"
 	"github.com/holdfast/holdfast/internal/agent/runtime/process"
+	"github.com/holdfast/holdfast/internal/agent/runtime/process/shim"
+	"github.com/holdfast/holdfast/internal/domain"
 )
+
+// adopt calls Adopt and returns the ids it took over.
+func adopt(rt *process.Runtime) ([]string, error) {
+	infos, err := rt.Adopt(context.Background())
+	var ids []string
+	for _, i := range infos {
+		ids = append(ids, i.ID)
+	}
+	return ids, err
+}
 
 // The test binary doubles as the shim (HOLDFAST_TEST_SHIM=1) and as a
 // throw-away agent that the crash test kills with SIGKILL
@@ -32,15 +47,18 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(workload.Env) == "1" {
+		os.Exit(workload.Run(os.Args[1:]))
+	}
 	if os.Getenv(envShim) == "1" {
-		os.Exit(process.RunShim(os.Args[1:]))
+		os.Exit(shim.Run(os.Args[1:]))
 	}
 	// Shims inherit the agent's environment.
 	os.Setenv(envShim, "1")
 	if dir := os.Getenv(envAgent); dir != "" {
 		os.Exit(crashAgent(dir))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // hangGuard bounds every wait so that a bug fails the test instead of
@@ -57,7 +75,7 @@ func shimCmd(tb testing.TB) []string {
 
 func newRuntime(tb testing.TB, stateDir string) *process.Runtime {
 	tb.Helper()
-	rt, err := process.New(stateDir, shimCmd(tb), nil)
+	rt, err := process.New(process.Options{StateDir: stateDir, Shim: shimCmd(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -67,37 +85,40 @@ func newRuntime(tb testing.TB, stateDir string) *process.Runtime {
 
 func baseEnv() []string { return []string{"PATH=" + os.Getenv("PATH")} }
 
-func spec(dir, id string, argv ...string) process.Spec {
-	return process.Spec{ID: id, Argv: argv, Env: baseEnv(), LogPath: filepath.Join(dir, id+".log")}
+func spec(dir, id string, argv ...string) ctr.Spec {
+	return ctr.Spec{ID: id, Container: domain.ContainerDefinition{Name: id, EntryPoint: argv}, Env: baseEnv(), LogPath: filepath.Join(dir, id+".log")}
 }
 
-func start(tb testing.TB, rt *process.Runtime, s process.Spec) int {
+func start(tb testing.TB, rt *process.Runtime, s ctr.Spec) int {
 	tb.Helper()
-	pid, err := rt.Start(context.Background(), s)
+	info, err := rt.Start(context.Background(), s)
 	if err != nil {
 		tb.Fatalf("Start(%s): %v", s.ID, err)
 	}
-	return pid
+	return info.PID
 }
 
-func waitExit(tb testing.TB, rt *process.Runtime, id string) process.Exit {
+func waitExit(tb testing.TB, rt *process.Runtime, id string) ctr.Exit {
 	tb.Helper()
 	timer := time.NewTimer(hangGuard)
 	defer timer.Stop()
 	for {
 		select {
-		case e := <-rt.Exits():
-			if e.ID == id {
-				return e
+		case e := <-rt.Events():
+			if e.ID == id && e.Type == ctr.Exited {
+				if e.At.IsZero() {
+					tb.Error("exit has no time")
+				}
+				return e.Exit
 			}
-			tb.Errorf("unexpected exit %+v", e)
+			tb.Errorf("unexpected event %+v", e)
 		case <-timer.C:
 			tb.Fatalf("no exit for %s", id)
 		}
 	}
 }
 
-func code(e process.Exit) string {
+func code(e ctr.Exit) string {
 	if e.ExitCode == nil {
 		return "nil"
 	}
@@ -134,9 +155,6 @@ func TestExitCodeAndLog(t *testing.T) {
 	if code(e) != "3" || e.Signal != "" || e.Reason != "" {
 		t.Fatalf("exit = %+v (code %s), want code 3", e, code(e))
 	}
-	if e.At.IsZero() {
-		t.Error("exit has no time")
-	}
 	log, err := os.ReadFile(s.LogPath)
 	if err != nil {
 		t.Fatal(err)
@@ -165,8 +183,8 @@ func TestEnvAndWorkingDir(t *testing.T) {
 	// "sh" without a slash is resolved through the spec's PATH.
 	s := spec(dir, "t1-env", "sh", "-c",
 		`printf '%s|%s|%s|%s\n' "$FOO" "$(pwd)" "${HOME-unset}" "${`+envShim+`-none}" > out`)
-	s.Env = process.MergeEnv(s.Env, []string{"FOO=bar"})
-	s.Dir = work
+	s.Env = ctr.MergeEnv(s.Env, []string{"FOO=bar"})
+	s.Container.WorkingDirectory = work
 	start(t, rt, s)
 	if e := waitExit(t, rt, s.ID); code(e) != "0" {
 		t.Fatalf("exit = %+v", e)
@@ -185,7 +203,7 @@ func TestStopTermsTheGroup(t *testing.T) {
 	rt := newRuntime(t, filepath.Join(dir, "state"))
 	s := spec(dir, "t1-term", "/bin/sh", "-c",
 		`trap 'echo term > marker; exit 0' TERM; sleep 60 & echo $! > sleep.pid; wait`)
-	s.Dir = dir
+	s.Container.WorkingDirectory = dir
 	start(t, rt, s)
 	var sleepPID int
 	waitFor(t, "sleep.pid", func() bool {
@@ -219,7 +237,7 @@ func TestStopKillsAfterTimeout(t *testing.T) {
 	dir := t.TempDir()
 	rt := newRuntime(t, filepath.Join(dir, "state"))
 	s := spec(dir, "t1-stubborn", "/bin/sh", "-c", `trap '' TERM; echo ready > ready; sleep 60`)
-	s.Dir = dir
+	s.Container.WorkingDirectory = dir
 	pid := start(t, rt, s)
 	waitFor(t, "ready", func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
 	if err := rt.Stop(s.ID, 200*time.Millisecond); err != nil {
@@ -238,7 +256,7 @@ func TestAdoptLiveContainer(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	rt1 := newRuntime(t, state)
-	if _, err := process.New(state, shimCmd(t), nil); !errors.Is(err, process.ErrStateDirInUse) {
+	if _, err := process.New(process.Options{StateDir: state, Shim: shimCmd(t)}); !errors.Is(err, ctr.ErrStateInUse) {
 		t.Fatalf("second New on a held dir: %v", err)
 	}
 	s := spec(dir, "t1-long", "sleep", "60")
@@ -246,14 +264,14 @@ func TestAdoptLiveContainer(t *testing.T) {
 	rt1.Close() // the agent goes away; nothing is stopped
 
 	rt2 := newRuntime(t, state)
-	ids, err := rt2.Adopt()
+	ids, err := adopt(rt2)
 	if err != nil || !slices.Equal(ids, []string{s.ID}) {
 		t.Fatalf("Adopt = %v, %v", ids, err)
 	}
 	if processGone(pid) {
 		t.Fatal("program died with its runtime")
 	}
-	if err := rt2.Forget(s.ID); !errors.Is(err, process.ErrNotExited) {
+	if err := rt2.Forget(s.ID); !errors.Is(err, ctr.ErrNotExited) {
 		t.Fatalf("Forget of a live container: %v", err)
 	}
 	if err := rt2.Stop(s.ID, hangGuard); err != nil {
@@ -278,7 +296,7 @@ func TestAdoptExitedWhileNoAgent(t *testing.T) {
 	waitFor(t, "the program to exit", func() bool { return processGone(pid) })
 
 	rt2 := newRuntime(t, state)
-	ids, err := rt2.Adopt()
+	ids, err := adopt(rt2)
 	if err != nil || !slices.Equal(ids, []string{s.ID}) {
 		t.Fatalf("Adopt = %v, %v", ids, err)
 	}
@@ -288,7 +306,7 @@ func TestAdoptExitedWhileNoAgent(t *testing.T) {
 	// Until Forget, the next agent reports it again.
 	rt2.Close()
 	rt3 := newRuntime(t, state)
-	if ids, err := rt3.Adopt(); err != nil || len(ids) != 1 {
+	if ids, err := adopt(rt3); err != nil || len(ids) != 1 {
 		t.Fatalf("Adopt = %v, %v", ids, err)
 	}
 	if e := waitExit(t, rt3, s.ID); code(e) != "7" {
@@ -299,19 +317,20 @@ func TestAdoptExitedWhileNoAgent(t *testing.T) {
 // crashAgent is the body of the agent process that TestAdoptAfterAgentKill9
 // kills: it starts one container, prints its pid and waits to be killed.
 func crashAgent(stateDir string) int {
-	rt, err := process.New(stateDir, []string{os.Args[0]}, nil)
+	rt, err := process.New(process.Options{StateDir: stateDir, Shim: []string{os.Args[0]}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	pid, err := rt.Start(context.Background(), process.Spec{
-		ID: "t1-crash", Argv: []string{"sleep", "60"}, Env: baseEnv(), LogPath: stateDir + ".log",
+	info, err := rt.Start(context.Background(), ctr.Spec{
+		ID: "t1-crash", Container: domain.ContainerDefinition{Name: "crash", Command: []string{"sleep", "60"}},
+		Env: baseEnv(), LogPath: stateDir + ".log",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Println(pid)
+	fmt.Println(info.PID)
 	select {}
 }
 
@@ -350,7 +369,7 @@ func TestAdoptAfterAgentKill9(t *testing.T) {
 	}
 
 	rt := newRuntime(t, state)
-	ids, err := rt.Adopt()
+	ids, err := adopt(rt)
 	if err != nil || !slices.Equal(ids, []string{"t1-crash"}) {
 		t.Fatalf("Adopt = %v, %v", ids, err)
 	}
@@ -371,20 +390,25 @@ func TestStartFailure(t *testing.T) {
 	rt := newRuntime(t, state)
 	cases := []struct {
 		name, want string
-		spec       process.Spec
+		spec       ctr.Spec
 	}{
 		{"missing binary", "no such file or directory", spec(dir, "t1-x", "/nonexistent/binary")},
 		{"missing in PATH", "not found in $PATH", spec(dir, "t1-x", "no-such-program-holdfast")},
-		{"bad dir", "working directory", func() process.Spec {
+		{"bad dir", "working directory", func() ctr.Spec {
 			s := spec(dir, "t1-x", "/bin/true")
-			s.Dir = filepath.Join(dir, "nope")
+			s.Container.WorkingDirectory = filepath.Join(dir, "nope")
+			return s
+		}()},
+		{"no command", "has no entryPoint or command (the process runtime does not read images)", func() ctr.Spec {
+			s := spec(dir, "t1-x")
+			s.Container.Image = "nginx:latest"
 			return s
 		}()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := rt.Start(context.Background(), tc.spec)
-			if !errors.Is(err, process.ErrCannotStart) || !strings.Contains(err.Error(), tc.want) ||
+			if !errors.Is(err, ctr.ErrCannotStart) || !strings.Contains(err.Error(), tc.want) ||
 				!strings.HasPrefix(err.Error(), "CannotStartContainerError: ") {
 				t.Fatalf("err = %v, want CannotStartContainerError mentioning %q", err, tc.want)
 			}
@@ -395,8 +419,8 @@ func TestStartFailure(t *testing.T) {
 		})
 	}
 	select {
-	case e := <-rt.Exits():
-		t.Fatalf("exit delivered for a failed start: %+v", e)
+	case e := <-rt.Events():
+		t.Fatalf("event delivered for a failed start: %+v", e)
 	default:
 	}
 	// The id is free again.
@@ -404,22 +428,11 @@ func TestStartFailure(t *testing.T) {
 	if e := waitExit(t, rt, "t1-x"); code(e) != "0" {
 		t.Fatalf("exit = %+v", e)
 	}
-	if _, err := rt.Start(context.Background(), spec(dir, "t1-x", "/bin/true")); !errors.Is(err, process.ErrExists) {
+	if _, err := rt.Start(context.Background(), spec(dir, "t1-x", "/bin/true")); !errors.Is(err, ctr.ErrExists) {
 		t.Fatalf("Start over unforgotten state: %v", err)
 	}
 	if _, err := rt.Start(context.Background(), spec(dir, "../evil", "/bin/true")); err == nil {
 		t.Fatal("accepted a path as id")
-	}
-}
-
-func TestMergeEnv(t *testing.T) {
-	got := process.MergeEnv(
-		[]string{"PATH=/bin", "HOME=/root", "junk", "A=1"},
-		[]string{"HOME=/app", "B=2", "A=3", "=x"},
-	)
-	want := []string{"PATH=/bin", "HOME=/app", "A=3", "B=2"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("MergeEnv = %q, want %q", got, want)
 	}
 }
 
@@ -494,7 +507,7 @@ func BenchmarkStart(b *testing.B) {
 		}
 	}
 	for range ids {
-		e := <-rt.Exits()
+		e := <-rt.Events()
 		if err := rt.Forget(e.ID); err != nil {
 			b.Fatal(err)
 		}
@@ -550,7 +563,7 @@ func TestAdoptAbandonedStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt := newRuntime(t, state)
-	ids, err := rt.Adopt()
+	ids, err := adopt(rt)
 	if err != nil || !slices.Equal(ids, []string{"t1-never"}) {
 		t.Fatalf("Adopt = %v, %v", ids, err)
 	}
@@ -561,7 +574,76 @@ func TestAdoptAbandonedStart(t *testing.T) {
 	if err := rt.Forget("t1-never"); err != nil {
 		t.Fatal(err)
 	}
-	if ids, err := rt.Adopt(); err != nil || len(ids) != 0 {
+	if ids, err := adopt(rt); err != nil || len(ids) != 0 {
 		t.Fatalf("Adopt after Forget = %v, %v", ids, err)
 	}
+}
+
+// The agent's PATH and HOME (InheritEnv) reach a container unless its own
+// environment sets them; nothing else of the agent's does.
+func TestInheritEnv(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("HOME", "/agent-home")
+	rt, err := process.New(process.Options{StateDir: filepath.Join(dir, "state"), Shim: shimCmd(t), InheritEnv: []string{"PATH", "HOME"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	script := `printf '%s|%s|%s\n' "$HOME" "${PATH:+set}" "${` + envShim + `-none}"`
+	inherit := spec(dir, "t1-inherit", "sh", "-c", script)
+	inherit.Env = nil
+	own := spec(dir, "t1-own", "sh", "-c", script)
+	own.Env = []string{"HOME=/app", "PATH=" + os.Getenv("PATH")}
+	for _, c := range []struct {
+		s    ctr.Spec
+		want string
+	}{{inherit, "/agent-home|set|none\n"}, {own, "/app|set|none\n"}} {
+		start(t, rt, c.s)
+		if e := waitExit(t, rt, c.s.ID); code(e) != "0" {
+			t.Fatalf("%s: exit %+v", c.s.ID, e)
+		}
+		if b, _ := os.ReadFile(c.s.LogPath); string(b) != c.want {
+			t.Fatalf("%s: output %q, want %q", c.s.ID, b, c.want)
+		}
+	}
+}
+
+// A container without a workingDirectory runs in a directory of its own
+// under WorkDir, created for it.
+func TestDefaultWorkDir(t *testing.T) {
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	rt, err := process.New(process.Options{StateDir: filepath.Join(dir, "state"), Shim: shimCmd(t), WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	s := spec(dir, "t9-app", "/bin/sh", "-c", "pwd")
+	s.Task = ctr.TaskSpec{ID: "t9"}
+	s.Container.Name = "app"
+	start(t, rt, s)
+	waitExit(t, rt, s.ID)
+	if b, _ := os.ReadFile(s.LogPath); string(b) != filepath.Join(work, "t9", "app")+"\n" {
+		t.Fatalf("ran in %q", b)
+	}
+}
+
+// Stats counts every process of the container's group.
+func TestStatsCountsTheGroup(t *testing.T) {
+	dir := t.TempDir()
+	rt := newRuntime(t, filepath.Join(dir, "state"))
+	s := spec(dir, "t1-group", "/bin/sh", "-c", "sleep 60 & sleep 60 & echo started; wait")
+	start(t, rt, s)
+	waitFor(t, "the group to start", func() bool {
+		st, err := rt.Stats(context.Background(), s.ID)
+		return err == nil && st.PIDs == 3
+	})
+	st, _ := rt.Stats(context.Background(), s.ID)
+	if st.MemoryBytes == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := rt.Stop(s.ID, hangGuard); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, rt, s.ID)
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package process
+package shim
 
 import (
 	"errors"
@@ -18,16 +18,17 @@ import (
 )
 
 // reportFD is the descriptor on which the shim tells the agent whether the
-// program started: "ok <pid> <starttime>\n" or "err <message>\n", then EOF.
+// program started: "ok <pid> <starttime> <started-at-unix-ns>\n" or
+// "err <message>\n", then EOF.
 const reportFD = 3
 
-// RunShim implements the shim process. args are the arguments after the shim
+// Run implements the shim process. args are the arguments after the shim
 // command prefix given to New; today that is exactly one, the container's
 // state directory. cmd/holdfast calls it for "holdfast shim ..." and exits
 // with its result: 0 when the program ran (its own exit status is in the exit
 // record, not in the shim's), 1 when the program could not be started or the
 // shim failed, 2 on a usage error.
-func RunShim(args []string) int {
+func Run(args []string) int {
 	// PR_SET_PDEATHSIG fires when the thread that forked the child exits,
 	// so fork from a thread that lives as long as the process.
 	runtime.LockOSThread()
@@ -44,7 +45,7 @@ func RunShim(args []string) int {
 	}
 	dir := args[0]
 
-	lock, err := openLock(dir + "/" + lockFile)
+	lock, err := OpenLock(dir + "/" + LockFile)
 	if err == nil {
 		err = flockWait(lock)
 	}
@@ -54,22 +55,23 @@ func RunShim(args []string) int {
 	}
 	// An exit record already present means an agent gave up on this start
 	// (it died before we got here and its successor adopted the directory).
-	if fileExists(dir + "/" + exitFile) {
+	if FileExists(dir + "/" + ExitFile) {
 		report.fail("shim: container was abandoned before it started")
 		return 1
 	}
 
-	pid, start, cmd, err := startProgram(dir)
+	started, cmd, err := startProgram(dir)
 	if err != nil {
 		msg := err.Error()
-		_ = writeExit(dir, exitRecord{Reason: "CannotStartContainerError: " + msg, At: time.Now().UTC()})
+		_ = writeExit(dir, Exit{Reason: "CannotStartContainerError: " + msg, At: time.Now().UTC()})
 		report.fail(msg)
 		return 1
 	}
-	report.ok(pid, start)
+	report.ok(started)
+	pid := started.PID
 
 	werr := cmd.Wait()
-	rec := exitRecord{At: time.Now().UTC()}
+	rec := Exit{At: time.Now().UTC()}
 	// Leftovers of the program's group die with it, as in a container.
 	_ = unix.Kill(-pid, unix.SIGKILL)
 	var st syscall.WaitStatus
@@ -96,8 +98,8 @@ func RunShim(args []string) int {
 	return 0
 }
 
-func writeExit(dir string, rec exitRecord) error {
-	err := writeJSONAtomic(dir, exitFile, rec, true)
+func writeExit(dir string, rec Exit) error {
+	err := WriteJSONAtomic(dir, ExitFile, rec, true)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "shim: writing exit record: %v\n", err)
 	}
@@ -106,32 +108,32 @@ func writeExit(dir string, rec exitRecord) error {
 
 // startProgram starts the program described by dir/spec.json and records its
 // pid before it can be reaped.
-func startProgram(dir string) (pid int, start uint64, cmd *exec.Cmd, err error) {
-	var spec specRecord
-	if err := readJSON(dir, specFile, &spec); err != nil {
-		return 0, 0, nil, fmt.Errorf("reading spec: %w", err)
+func startProgram(dir string) (st State, cmd *exec.Cmd, err error) {
+	var spec Spec
+	if err := ReadJSON(dir, SpecFile, &spec); err != nil {
+		return st, nil, fmt.Errorf("reading spec: %w", err)
 	}
 	if len(spec.Argv) == 0 {
-		return 0, 0, nil, errors.New("empty command")
+		return st, nil, errors.New("empty command")
 	}
 	if spec.Dir != "" {
 		// Checked here for a clear message; exec.Cmd would otherwise
 		// report "chdir ..." after forking.
 		fi, err := os.Stat(spec.Dir)
 		if err != nil {
-			return 0, 0, nil, fmt.Errorf("working directory: %w", err)
+			return st, nil, fmt.Errorf("working directory: %w", err)
 		}
 		if !fi.IsDir() {
-			return 0, 0, nil, fmt.Errorf("working directory %s: not a directory", spec.Dir)
+			return st, nil, fmt.Errorf("working directory %s: not a directory", spec.Dir)
 		}
 	}
 	path, err := lookPath(spec.Argv[0], spec.Env, spec.Dir)
 	if err != nil {
-		return 0, 0, nil, err
+		return st, nil, err
 	}
 	logf, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("opening log: %w", err)
+		return st, nil, fmt.Errorf("opening log: %w", err)
 	}
 	defer logf.Close() // the program holds its own copies
 
@@ -152,23 +154,23 @@ func startProgram(dir string) (pid int, start uint64, cmd *exec.Cmd, err error) 
 		},
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, 0, nil, err
+		return st, nil, err
 	}
-	pid = cmd.Process.Pid
-	st := stateRecord{ShimPID: os.Getpid(), PID: pid}
-	st.ShimStart, err = procStartTime(st.ShimPID)
+	pid := cmd.Process.Pid
+	st = State{ShimPID: os.Getpid(), PID: pid, StartedAt: time.Now().UTC()}
+	st.ShimStart, err = ProcStartTime(st.ShimPID)
 	if err == nil {
-		st.PIDStart, err = procStartTime(pid) // a zombie still has its stat
+		st.PIDStart, err = ProcStartTime(pid) // a zombie still has its stat
 	}
 	if err == nil {
-		err = writeJSONAtomic(dir, stateFile, st, false)
+		err = WriteJSONAtomic(dir, StateFile, st, false)
 	}
 	if err != nil {
 		_ = unix.Kill(-pid, unix.SIGKILL)
 		_ = cmd.Wait()
-		return 0, 0, nil, fmt.Errorf("recording state: %w", err)
+		return State{}, nil, fmt.Errorf("recording state: %w", err)
 	}
-	return pid, st.PIDStart, cmd, nil
+	return st, cmd, nil
 }
 
 func flockWait(f *os.File) error {
@@ -193,8 +195,8 @@ func openReport() shimReport {
 	return shimReport{f: os.NewFile(reportFD, "report")}
 }
 
-func (r shimReport) ok(pid int, start uint64) {
-	r.send("ok " + strconv.Itoa(pid) + " " + strconv.FormatUint(start, 10))
+func (r shimReport) ok(st State) {
+	r.send("ok " + strconv.Itoa(st.PID) + " " + strconv.FormatUint(st.PIDStart, 10) + " " + strconv.FormatInt(st.StartedAt.UnixNano(), 10))
 }
 
 func (r shimReport) fail(msg string) {

@@ -1,6 +1,11 @@
 //go:build linux
 
-package process
+// Package shim is the per-container supervisor of the process runtime
+// (see package process for the model), and the records it shares with the
+// runtime in a container's state directory. It imports neither the agent's
+// runtime contract nor the domain, so that the holdfast-shim binary, which
+// starts once per container, links and initialises as little as possible.
+package shim
 
 import (
 	"bytes"
@@ -18,48 +23,49 @@ import (
 
 // Names of the files in a container's state directory.
 const (
-	specFile  = "spec.json"
-	stateFile = "state.json"
-	exitFile  = "exit.json"
-	lockFile  = "lock"
-	shimLog   = "shim.log"
-
-	runtimeLock = ".runtime.lock"
+	SpecFile  = "spec.json"
+	StateFile = "state.json"
+	ExitFile  = "exit.json"
+	LockFile  = "lock"
+	LogFile   = "shim.log"
 )
 
-// specRecord is spec.json: what the shim runs.
-type specRecord struct {
+// Spec is spec.json: what the shim runs.
+type Spec struct {
 	Argv        []string `json:"argv"`
 	Env         []string `json:"env"`
 	Dir         string   `json:"dir,omitempty"`
 	LogPath     string   `json:"logPath"`
 	StopTimeout int64    `json:"stopTimeoutNs"`
+	// HealthCheck is the container's healthCheck (ECS JSON), run by the
+	// agent while the container runs, and kept here so that an adopting
+	// agent resumes it. The shim ignores it.
+	HealthCheck json.RawMessage `json:"healthCheck,omitempty"`
 }
 
-// stateRecord is state.json: the processes of a running container. Start
+// State is state.json: the processes of a running container. Start
 // times are in clock ticks since boot (field 22 of /proc/<pid>/stat).
-type stateRecord struct {
+type State struct {
 	ShimPID   int    `json:"shimPid"`
 	ShimStart uint64 `json:"shimStart"`
 	PID       int    `json:"pid"`
 	PIDStart  uint64 `json:"pidStart"`
+	// StartedAt is when the program started (absent in records of older
+	// shims).
+	StartedAt time.Time `json:"startedAt,omitzero"`
 }
 
-// exitRecord is exit.json.
-type exitRecord struct {
+// Exit is exit.json.
+type Exit struct {
 	ExitCode *int      `json:"exitCode,omitempty"`
 	Signal   string    `json:"signal,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	At       time.Time `json:"at"`
 }
 
-func (e exitRecord) toExit(id string) Exit {
-	return Exit{ID: id, ExitCode: e.ExitCode, Signal: e.Signal, Reason: e.Reason, At: e.At}
-}
-
-// readJSON decodes dir/name into v. A missing file yields an error for which
+// ReadJSON decodes dir/name into v. A missing file yields an error for which
 // errors.Is(err, fs.ErrNotExist) holds.
-func readJSON(dir, name string, v any) error {
+func ReadJSON(dir, name string, v any) error {
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		return err
@@ -70,12 +76,12 @@ func readJSON(dir, name string, v any) error {
 	return nil
 }
 
-// writeJSONAtomic replaces dir/name with the JSON encoding of v so that a
+// WriteJSONAtomic replaces dir/name with the JSON encoding of v so that a
 // reader sees either the old or the new content. With durable set the data
 // and the directory entry are fsynced too, so the record survives a power
 // loss; without it the record survives a crash of the writing process only,
 // which is all that pid records need (processes do not survive a reboot).
-func writeJSONAtomic(dir, name string, v any, durable bool) error {
+func WriteJSONAtomic(dir, name string, v any, durable bool) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -117,50 +123,36 @@ func syncDir(dir string) error {
 	return err
 }
 
-func fileExists(path string) bool {
+func FileExists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
 }
 
-// procStartTime returns field 22 (starttime) of /proc/<pid>/stat. It works
+// ProcStartTime returns field 22 (starttime) of /proc/<pid>/stat. It works
 // for zombies too, so a parent can read it any time before reaping.
-func procStartTime(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// Field 2 (comm) is parenthesised and may contain spaces and ')'; the
-	// fields after the last ')' start at field 3.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	fields := bytes.Fields(b[i+1:])
-	const idx = 22 - 3
-	if len(fields) <= idx {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	return strconv.ParseUint(string(fields[idx]), 10, 64)
+func ProcStartTime(pid int) (uint64, error) {
+	st, err := ReadStat(pid)
+	return st.Start, err
 }
 
-// sameProcess reports whether pid is (still) the process that had start
+// SameProcess reports whether pid is (still) the process that had start
 // time start.
-func sameProcess(pid int, start uint64) bool {
+func SameProcess(pid int, start uint64) bool {
 	if pid <= 0 {
 		return false
 	}
-	st, err := procStartTime(pid)
+	st, err := ProcStartTime(pid)
 	return err == nil && st == start
 }
 
-// openLock opens (creating it if needed) a lock file.
-func openLock(path string) (*os.File, error) {
+// OpenLock opens (creating it if needed) a lock file.
+func OpenLock(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 }
 
-// tryLock takes an exclusive flock on f without blocking. It returns false,
+// TryLock takes an exclusive flock on f without blocking. It returns false,
 // nil when someone else holds it.
-func tryLock(f *os.File) (bool, error) {
+func TryLock(f *os.File) (bool, error) {
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		switch {
@@ -214,4 +206,44 @@ func lookPath(name string, env []string, workDir string) (string, error) {
 	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
 }
 
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// ProcStat is what the runtime reads of /proc/<pid>/stat.
+type ProcStat struct {
+	Pgrp         int
+	Utime, Stime uint64 // clock ticks
+	RSS          uint64 // pages
+	Start        uint64 // clock ticks since boot
+}
+
+// ReadStat parses /proc/<pid>/stat. It works for zombies too, so a parent
+// can read a child's start time any time before reaping it.
+func ReadStat(pid int) (ProcStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ProcStat{}, err
+	}
+	// Fields after the parenthesised comm start at field 3.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ProcStat{}, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	fields := bytes.Fields(b[i+1:])
+	field := func(n int) string { return string(fields[n-3]) }
+	if len(fields) < 24-2 {
+		return ProcStat{}, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	var s ProcStat
+	var errs [5]error
+	s.Pgrp, errs[0] = strconv.Atoi(field(5))
+	s.Utime, errs[1] = strconv.ParseUint(field(14), 10, 64)
+	s.Stime, errs[2] = strconv.ParseUint(field(15), 10, 64)
+	s.Start, errs[3] = strconv.ParseUint(field(22), 10, 64)
+	s.RSS, errs[4] = strconv.ParseUint(field(24), 10, 64)
+	for _, err := range errs {
+		if err != nil {
+			return ProcStat{}, fmt.Errorf("malformed /proc/%d/stat: %w", pid, err)
+		}
+	}
+	return s, nil
+}
