@@ -51,11 +51,18 @@ func isStd(path string) bool { return !strings.Contains(strings.SplitN(path, "/"
 // control plane.
 func TestLayering(t *testing.T) {
 	forbiddenInScheduler := []string{"net", "net/http", "os", "os/exec", "syscall", "database/sql"}
-	for _, dir := range []string{"domain", "scheduler"} {
+	// The pure packages: the domain, the reconciler, the IAM policy engine
+	// and the Query protocol codec.
+	for _, dir := range []string{"domain", "scheduler", "iam/policy", "api/awsquery"} {
 		for p, file := range imports(t, dir) {
 			if !isStd(p) {
 				t.Errorf("internal/%s/%s imports %s; it may import only the standard library", dir, file, p)
 			}
+		}
+	}
+	for p, file := range imports(t, "iam/policy") {
+		if p == "net/http" || p == "os" {
+			t.Errorf("internal/iam/policy/%s imports %s; the policy engine is a pure function", file, p)
 		}
 	}
 	for p, file := range imports(t, "scheduler") {
