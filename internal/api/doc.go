@@ -52,11 +52,12 @@
 //     403), well formed (IncompleteSignature), an access key that resolves
 //     (the root's keys from Config.Credentials, anything else through
 //     Config.Identities; else UnrecognizedClientException /
-//     InvalidClientTokenId 403), with exactly its session token when it is
-//     temporary (same error), scoped to the service's signing name, the
-//     region and aws4_request, signed within 15 minutes of Config.Clock
-//     (else InvalidSignatureException / SignatureDoesNotMatch 403), and not
-//     expired (ExpiredTokenException / ExpiredToken 403).
+//     InvalidClientTokenId 403) with exactly its session token when it is
+//     temporary (same error), not expired (ExpiredTokenException /
+//     ExpiredToken 403), scoped to the service's signing name, the region
+//     (or the service's SigningRegion) and aws4_request, and signed within
+//     15 minutes of Config.Clock (else InvalidSignatureException /
+//     SignatureDoesNotMatch 403).
 //  4. at most Config.MaxBodyBytes (1 MiB by default) of body; more is a
 //     SerializationException (400).
 //  5. the signature, recomputed with aws-sdk-go-v2's v4 signer over the

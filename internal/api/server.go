@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -342,7 +343,10 @@ func cborPath(path string) (svc, op string, ok bool) {
 //     when any service does);
 //   - anything else is answered as AWS JSON, as ECS answers it.
 func (s *Server) classify(r *http.Request) *call {
-	c := &call{reqID: newRequestID(), proto: ProtocolJSON, authorizer: s.cfg.Authorizer}
+	c := &call{reqID: newRequestID(), proto: ProtocolJSON, authorizer: s.cfg.Authorizer, secure: r.TLS != nil}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		c.sourceIP = host
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if name, op, ok := cborPath(r.URL.Path); ok {
@@ -388,11 +392,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome 
 	}
 
 	// Authentication: one place, in two steps around reading the body.
-	signingName := SigningName
-	if c.svc != nil {
-		signingName = c.svc.SigningName
-	}
-	auth, err := s.checkCredential(r, signingName)
+	auth, err := s.checkCredential(r, c.svc)
 	if err != nil {
 		return fail(err)
 	}

@@ -52,6 +52,10 @@ type Service struct {
 	// "iam", "sts", "monitoring", "application-autoscaling"). Requests
 	// for this service must be signed with it.
 	SigningName string
+	// SigningRegion, when set, is a region accepted in the credential scope
+	// besides Config.Region: the region the SDKs sign global services with
+	// (IAM and STS sign for us-east-1).
+	SigningRegion string
 	// ActionPrefix is the IAM action prefix of the service's operations
 	// ("ecs", "iam", "sts", "cloudwatch", "application-autoscaling").
 	ActionPrefix string
@@ -181,6 +185,8 @@ type call struct {
 	hasUser bool
 	// authorizer is the server's, for Authorize calls from handlers.
 	authorizer Authorizer
+	sourceIP   string
+	secure     bool
 }
 
 func callFrom(ctx context.Context) *call {
@@ -188,12 +194,17 @@ func callFrom(ctx context.Context) *call {
 	return c
 }
 
-// CallInfo describes the request a context belongs to, for handlers.
+// CallInfo describes the request a context belongs to, for handlers and
+// authorizers.
 type CallInfo struct {
 	Service   *Service
 	Operation string
 	Protocol  Protocol
 	RequestID string
+	// SourceIP is the client's address (aws:SourceIp); SecureTransport
+	// says whether it came over TLS (aws:SecureTransport).
+	SourceIP        string
+	SecureTransport bool
 }
 
 // CallFrom returns the call that ctx belongs to.
@@ -202,5 +213,6 @@ func CallFrom(ctx context.Context) (CallInfo, bool) {
 	if c == nil {
 		return CallInfo{}, false
 	}
-	return CallInfo{Service: c.svc, Operation: c.op, Protocol: c.proto, RequestID: c.reqID}, true
+	return CallInfo{Service: c.svc, Operation: c.op, Protocol: c.proto, RequestID: c.reqID,
+		SourceIP: c.sourceIP, SecureTransport: c.secure}, true
 }

@@ -137,7 +137,11 @@ func parseScope(authz string) string {
 // minutes of the server's clock. It runs before the body is read, so that
 // anonymous callers are refused before they can make the server buffer
 // anything.
-func (s *Server) checkCredential(r *http.Request, signingName string) (authenticated, error) {
+func (s *Server) checkCredential(r *http.Request, svc *Service) (authenticated, error) {
+	signingName, extraRegion := SigningName, ""
+	if svc != nil {
+		signingName, extraRegion = svc.SigningName, svc.SigningRegion
+	}
 	var a authenticated
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
@@ -153,6 +157,10 @@ func (s *Server) checkCredential(r *http.Request, signingName string) (authentic
 	if err != nil {
 		return a, err
 	}
+	now := s.now().UTC()
+	if !resolved.Expiration.IsZero() && !now.Before(resolved.Expiration) {
+		return a, authErr(TypeExpiredToken, msgExpiredToken)
+	}
 	if cred.terminator != scopeTerm {
 		return a, authErr(TypeInvalidSignature,
 			"Credential should be scoped with a valid terminator: 'aws4_request', not '"+truncate(cred.terminator, 64)+"'.")
@@ -161,7 +169,7 @@ func (s *Server) checkCredential(r *http.Request, signingName string) (authentic
 		return a, authErr(TypeInvalidSignature,
 			"Credential should be scoped to correct service: '"+signingName+"'.")
 	}
-	if cred.region != s.cfg.Region {
+	if cred.region != s.cfg.Region && (extraRegion == "" || cred.region != extraRegion) {
 		return a, authErr(TypeInvalidSignature,
 			"Credential should be scoped to a valid region, not '"+truncate(cred.region, 64)+"'.")
 	}
@@ -175,7 +183,6 @@ func (s *Server) checkCredential(r *http.Request, signingName string) (authentic
 			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '"+
 				truncate(cred.date, 16)+"' != '"+day+"', from '"+amzDate+"'.")
 	}
-	now := s.now().UTC()
 	switch {
 	case signedAt.Before(now.Add(-maxClockSkew)):
 		return a, authErr(TypeInvalidSignature, "Signature expired: "+amzDate+" is now earlier than "+
@@ -183,9 +190,6 @@ func (s *Server) checkCredential(r *http.Request, signingName string) (authentic
 	case signedAt.After(now.Add(maxClockSkew)):
 		return a, authErr(TypeInvalidSignature, "Signature not yet current: "+amzDate+" is still later than "+
 			now.Add(maxClockSkew).Format(amzDateFormat)+" ("+now.Format(amzDateFormat)+" + 15 min.)")
-	}
-	if !resolved.Expiration.IsZero() && !now.Before(resolved.Expiration) {
-		return a, authErr(TypeExpiredToken, msgExpiredToken)
 	}
 	return authenticated{cred: cred, secret: resolved.SecretAccessKey, sessionToken: token,
 		signedAt: signedAt, principal: resolved.Principal}, nil
