@@ -32,10 +32,10 @@ const (
 	MsgResourceForbidden  = "Has prohibited field Resource"
 	MsgVendor             = "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."
 	MsgDuplicateSid       = "Statement IDs (SID) in a single policy must be unique."
-	MsgTrustActions       = "AssumeRole policy may only specify STS AssumeRole actions."
 
-	MsgNoEffect    = "Missing required field Effect"
-	MsgNoStatement = "Missing required field Statement"
+	MsgTrustActions = "AssumeRole policy may only specify STS AssumeRole actions."
+	MsgNoEffect     = "Missing required field Effect"
+	MsgNoStatement  = "Missing required field Statement"
 )
 
 // Kind is what a document is for.

@@ -1,0 +1,176 @@
+package iam
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"github.com/holdfast/holdfast/internal/api"
+	"github.com/holdfast/holdfast/internal/clock"
+)
+
+const (
+	testAccount = "123456789012"
+	testRegion  = "eu-west-3" // not IAM's us-east-1: both must be accepted
+	rootKey     = "HFROOTKEY0000001"
+	rootSecret  = "root-secret"
+)
+
+// env is a front door with IAM and STS registered, the way holdfast runs
+// them, over loopback, with a fake clock for session expiry.
+type env struct {
+	t     testing.TB
+	svc   *Service
+	repo  *MemoryRepository
+	clock *clock.Fake
+	url   string
+	api   *api.Server
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnvWith(t, NewMemoryRepository(), clock.NewFake(time.Now()))
+}
+
+func newEnvWith(t testing.TB, repo *MemoryRepository, clk *clock.Fake) *env {
+	t.Helper()
+	svc, err := Open(context.Background(), Config{AccountID: testAccount, Repository: repo, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := api.New(api.Config{
+		Region:      testRegion,
+		AccountID:   testAccount,
+		Credentials: map[string]string{rootKey: rootSecret},
+		Identities:  svc,
+		Authorizer:  Authorizer{Now: clk.Now},
+		Clock:       clk.Now,
+	})
+	svc.Register(a)
+	hs := httptest.NewServer(a)
+	t.Cleanup(hs.Close)
+	return &env{t: t, svc: svc, repo: repo, clock: clk, url: hs.URL, api: a}
+}
+
+type creds struct{ id, secret, token string }
+
+var root = creds{rootKey, rootSecret, ""}
+
+// iam is a real aws-sdk-go-v2 IAM client signing with c. It signs for the
+// region it is configured with; the AWS CLI and the SDKs with a custom
+// endpoint do the same.
+func (e *env) iam(c creds) *awsiam.Client {
+	return awsiam.New(awsiam.Options{
+		Region:       testRegion,
+		BaseEndpoint: aws.String(e.url),
+		Credentials:  credentials.NewStaticCredentialsProvider(c.id, c.secret, c.token),
+		Retryer:      aws.NopRetryer{},
+	})
+}
+
+func (e *env) sts(c creds) *sts.Client {
+	return sts.New(sts.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(e.url),
+		Credentials:  credentials.NewStaticCredentialsProvider(c.id, c.secret, c.token),
+		Retryer:      aws.NopRetryer{},
+	})
+}
+
+// user creates an IAM user with an access key and the given inline
+// policy (if any), as the root, and returns its credentials.
+func (e *env) user(name, policyDoc string) creds {
+	e.t.Helper()
+	ctx := context.Background()
+	c := e.iam(root)
+	if _, err := c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+		e.t.Fatal(err)
+	}
+	if policyDoc != "" {
+		if _, err := c.PutUserPolicy(ctx, &awsiam.PutUserPolicyInput{UserName: aws.String(name),
+			PolicyName: aws.String("p"), PolicyDocument: aws.String(policyDoc)}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	out, err := c.CreateAccessKey(ctx, &awsiam.CreateAccessKeyInput{UserName: aws.String(name)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return creds{aws.ToString(out.AccessKey.AccessKeyId), aws.ToString(out.AccessKey.SecretAccessKey), ""}
+}
+
+// role creates a role with a trust policy and an inline policy (if any).
+func (e *env) role(name, trust, policyDoc string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	c := e.iam(root)
+	out, err := c.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if policyDoc != "" {
+		if _, err := c.PutRolePolicy(ctx, &awsiam.PutRolePolicyInput{RoleName: aws.String(name),
+			PolicyName: aws.String("p"), PolicyDocument: aws.String(policyDoc)}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return aws.ToString(out.Role.Arn)
+}
+
+// assume assumes a role as c and returns the session's credentials.
+func (e *env) assume(c creds, roleArn, session string) creds {
+	e.t.Helper()
+	out, err := e.sts(c).AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String(roleArn), RoleSessionName: aws.String(session)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return creds{aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken)}
+}
+
+// wantErr asserts an API error's code, message ("" = not checked) and
+// HTTP status.
+func wantErr(t *testing.T, err error, code, message string, status int) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want %s, got success", code)
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want API error %s, got %T %v", code, err, err)
+	}
+	if ae.ErrorCode() != code {
+		t.Errorf("code %q, want %q (%v)", ae.ErrorCode(), code, err)
+	}
+	if message != "" && ae.ErrorMessage() != message {
+		t.Errorf("message\n  %q\nwant\n  %q", ae.ErrorMessage(), message)
+	}
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != status {
+		t.Errorf("status %v, want %d", err, status)
+	}
+}
+
+func decodeDoc(t *testing.T, s string) string {
+	t.Helper()
+	d, err := url.QueryUnescape(s)
+	if err != nil {
+		t.Fatalf("not URL-encoded: %q", s)
+	}
+	return d
+}
+
+const (
+	trustAccount = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`
+	trustTasks   = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	allowAll     = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`
+)
