@@ -265,3 +265,52 @@ func TestModelSurvivesReopenAndFailedWrites(t *testing.T) {
 	_, err = again.iam(root).GetUser(ctx, &awsiam.GetUserInput{UserName: aws.String("ivy")})
 	wantErr(t, err, "NoSuchEntity", "", 404)
 }
+
+// Requests authenticate and authorize while the policies they use are
+// being changed: every answer is either allowed or AccessDenied, and the
+// race detector sees the locking (run with -race).
+func TestConcurrentRequestsAndPolicyChanges(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ivy := e.user("ivy", "")
+	pol, err := e.iam(root).CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("list"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 4)
+	for range 3 {
+		go func() {
+			c := e.iam(ivy)
+			for range 30 {
+				if _, err := c.ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil && !strings.Contains(err.Error(), "AccessDenied") {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	go func() {
+		c := e.iam(root)
+		for range 30 {
+			if _, err := c.AttachUserPolicy(ctx, &awsiam.AttachUserPolicyInput{UserName: aws.String("ivy"), PolicyArn: pol.Policy.Arn}); err != nil {
+				done <- err
+				return
+			}
+			if _, err := c.DetachUserPolicy(ctx, &awsiam.DetachUserPolicyInput{UserName: aws.String("ivy"), PolicyArn: pol.Policy.Arn}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Detached at the end: refused.
+	_, err = e.iam(ivy).ListRoles(ctx, &awsiam.ListRolesInput{})
+	wantErr(t, err, "AccessDenied", "", 403)
+}
