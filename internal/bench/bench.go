@@ -98,7 +98,8 @@ func startServer(ctx context.Context, dir string) (srv *server.Server, addr stri
 
 // seedService registers one instance and a service of n tasks, and waits
 // until the controller has created them all. It returns their ARNs.
-func seedService(ctx context.Context, st *control.Store, name string, n int) ([]string, error) {
+func seedService(ctx context.Context, srv *server.Server, name string, n int) ([]string, error) {
+	st := srv.ECS
 	if _, err := st.RegisterTaskDefinition(ctx, control.RegisterTaskDefinitionInput{
 		Family: "bench",
 		ContainerDefinitions: []domain.ContainerDefinition{{
@@ -108,7 +109,7 @@ func seedService(ctx context.Context, st *control.Store, name string, n int) ([]
 		return nil, err
 	}
 	az := "a"
-	if _, err := st.RegisterContainerInstance(ctx, control.RegisterContainerInstanceInput{
+	if _, err := srv.Agents.RegisterContainerInstance(ctx, control.RegisterContainerInstanceInput{
 		Cluster: "default", Attributes: []domain.Attribute{{Name: "availability-zone", Value: &az}},
 	}); err != nil {
 		return nil, err
@@ -216,7 +217,7 @@ func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Durat
 	if err != nil {
 		return ProtectResult{}, err
 	}
-	arns, err := seedService(ctx, srv.Store, "bench", clients*tasksPerCall)
+	arns, err := seedService(ctx, srv, "bench", clients*tasksPerCall)
 	if err != nil {
 		return ProtectResult{}, err
 	}

@@ -47,9 +47,9 @@ func Reload(ctx context.Context, tasks int, self string, childArgs []string) (Re
 		n := min(per, tasks-i*per)
 		name := fmt.Sprintf("svc%02d", i)
 		if i == 0 {
-			_, err = seedService(ctx, srv.Store, name, n)
+			_, err = seedService(ctx, srv, name, n)
 		} else {
-			_, err = seedMore(ctx, srv.Store, name, n)
+			_, err = seedMore(ctx, srv.ECS, name, n)
 		}
 		if err != nil {
 			cancel()
@@ -83,7 +83,7 @@ func Reload(ctx context.Context, tasks int, self string, childArgs []string) (Re
 	return res, nil
 }
 
-func seedMore(ctx context.Context, st *control.Store, name string, n int) ([]string, error) {
+func seedMore(ctx context.Context, st *control.ECS, name string, n int) ([]string, error) {
 	if _, err := st.CreateService(ctx, control.CreateServiceInput{ServiceName: name, TaskDefinition: "bench", DesiredCount: &n}); err != nil {
 		return nil, err
 	}

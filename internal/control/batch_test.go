@@ -6,26 +6,42 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
+	"github.com/holdfast/holdfast/internal/store"
 	"github.com/holdfast/holdfast/internal/store/bolt"
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
-func batOpen(t *testing.T, path string) (*Store, *bolt.Store) {
+// testPart is the partition of the package's tests.
+var testPart = domain.Partition{Region: "us-east-1", AccountID: "000000000000"}
+
+// openEngine opens a state engine with a fake clock on backend, closed
+// when the test ends.
+func openEngine(t testing.TB, backend store.Backend, clk clock.Clock) *state.Engine {
+	t.Helper()
+	st, err := state.Open(context.Background(), backend, state.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
+func batOpen(t *testing.T, path string) (*ECS, *bolt.Store) {
 	t.Helper()
 	b, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(b, clock.NewFake(time.Unix(1_700_000_000, 0)), domain.Partition{Region: "us-east-1", AccountID: "000000000000"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, b
+	st := openEngine(t, b, clock.NewFake(time.Unix(1_700_000_000, 0)))
+	return New(st, testPart, nil), b
 }
 
 func TestBatchSameKeyTwice(t *testing.T) {
@@ -40,41 +56,35 @@ func TestBatchSameKeyTwice(t *testing.T) {
 	// that those two run in one batch (one store transaction).
 	release := make(chan struct{})
 	held := make(chan error, 1)
+	entered := make(chan struct{})
 	go func() {
-		held <- s.Update(ctx, func(tx *Tx) error { <-release; return nil })
+		held <- s.st.Update(ctx, func(tx *state.Tx) error { close(entered); <-release; return nil })
 	}()
 	// Wait until the loop has taken the holding request.
-	for len(s.reqs) != 0 {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(10 * time.Millisecond)
-	tagged := func(tag string) func(tx *Tx) error {
-		return func(tx *Tx) error {
-			c := *tx.Cluster("c")
+	<-entered
+	tagged := func(tag string) func(tx *state.Tx) error {
+		return func(tx *state.Tx) error {
+			c := *Clusters.Get(tx, "c")
 			c.Tags = []domain.Tag{{Key: "k", Value: tag}}
-			tx.PutCluster(&c)
-			tx.PutCluster(&c) // the same key twice in one request too
+			Clusters.Put(tx, &c)
+			Clusters.Put(tx, &c) // the same key twice in one request too
 			return nil
 		}
 	}
 	errs := make(chan error, 3)
-	go func() { errs <- s.Update(ctx, tagged("first")) }()
-	for len(s.reqs) != 1 {
-		time.Sleep(time.Millisecond)
-	}
-	go func() { errs <- s.Update(ctx, tagged("second")) }()
+	go func() { errs <- s.st.Update(ctx, tagged("first")) }()
+	waitPending(t, s.st, 1)
+	go func() { errs <- s.st.Update(ctx, tagged("second")) }()
 	// A failing request in the same batch writes nothing.
 	go func() {
-		errs <- s.Update(ctx, func(tx *Tx) error {
-			c := *tx.Cluster("c")
+		errs <- s.st.Update(ctx, func(tx *state.Tx) error {
+			c := *Clusters.Get(tx, "c")
 			c.Tags = []domain.Tag{{Key: "k", Value: "failed"}}
-			tx.PutCluster(&c)
+			Clusters.Put(tx, &c)
 			return domain.Errorf(domain.KindInvalidParameter, "no")
 		})
 	}()
-	for len(s.reqs) != 3 {
-		time.Sleep(time.Millisecond)
-	}
+	waitPending(t, s.st, 3)
 	close(release)
 	if err := <-held; err != nil {
 		t.Fatal(err)
@@ -94,19 +104,18 @@ func TestBatchSameKeyTwice(t *testing.T) {
 		t.Fatalf("%d failed requests, want 1", failed)
 	}
 	var tag string
-	s.read(func(st *state) { tag = st.clusters["c"].Tags[0].Value })
+	s.st.View(func(r *state.View) { tag = Clusters.Get(r, "c").Tags[0].Value })
 	if tag != "second" {
 		t.Fatalf("in memory: tag %q, want second", tag)
 	}
-	s.Close()
+	s.st.Close()
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// What was acknowledged is what is on disk.
 	s2, b2 := batOpen(t, path)
 	defer b2.Close()
-	defer s2.Close()
-	s2.read(func(st *state) { tag = st.clusters["c"].Tags[0].Value })
+	s2.st.View(func(r *state.View) { tag = Clusters.Get(r, "c").Tags[0].Value })
 	if tag != "second" {
 		t.Fatalf("after reopen: tag %q, want second", tag)
 	}
@@ -116,19 +125,18 @@ func TestBatchSameKeyTwice(t *testing.T) {
 func TestProtectSameTaskTwice(t *testing.T) {
 	s, b := batOpen(t, filepath.Join(t.TempDir(), "db"))
 	defer b.Close()
-	defer s.Close()
 	ctx := context.Background()
 	if _, err := s.CreateCluster(ctx, CreateClusterInput{ClusterName: "c"}); err != nil {
 		t.Fatal(err)
 	}
 	// A service task, staged directly: no controller runs here.
 	var id string
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := s.st.Update(ctx, func(tx *state.Tx) error {
 		sv := &domain.Service{ServiceName: "svc", Status: domain.Active, DesiredCount: 1,
 			Internal: &domain.ServiceInternal{ClusterName: "c"}}
-		tx.PutService(sv)
+		Services.Put(tx, sv)
 		id = newID()
-		tx.PutTask(&domain.Task{TaskARN: s.part.TaskARN("c", id), LastStatus: domain.StatusRunning, DesiredStatus: domain.StatusRunning,
+		putTask(tx, &domain.Task{TaskARN: s.part.TaskARN("c", id), LastStatus: domain.StatusRunning, DesiredStatus: domain.StatusRunning,
 			Internal: &domain.TaskInternal{ID: id, ClusterName: "c", ServiceName: "svc"}})
 		return nil
 	})
@@ -143,4 +151,10 @@ func TestProtectSameTaskTwice(t *testing.T) {
 	if len(out.ProtectedTasks) != 2 || len(out.Failures) != 0 || !out.ProtectedTasks[0].ProtectionEnabled {
 		t.Fatalf("out: %+v", out)
 	}
+}
+
+// waitPending waits until n Updates are queued for the apply loop.
+func waitPending(t testing.TB, st *state.Engine, n int) {
+	t.Helper()
+	testutil.EventuallyTrue(t, 10*time.Second, time.Millisecond, fmt.Sprintf("%d queued Updates", n), func() bool { return st.Pending() == n })
 }

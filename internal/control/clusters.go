@@ -2,73 +2,13 @@ package control
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
+	"slices"
 	"strconv"
 
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 )
-
-// newID returns 32 random hex characters (128 bits), the shape of ECS task
-// and container-instance ids.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// newDeploymentID returns "ecs-svc/<19 random digits>".
-func newDeploymentID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	n := binary.BigEndian.Uint64(b[:])%9000000000000000000 + 1000000000000000000
-	return domain.DeploymentID(n)
-}
-
-// clusterRef resolves a cluster name or ARN; "" means "default".
-func clusterRef(s string) (string, error) {
-	if s == "" {
-		return "default", nil
-	}
-	name, _, err := domain.ResourceName(s, "cluster")
-	return name, err
-}
-
-// resourceRef resolves a resource name, id or ARN of the given type. The
-// cluster is clusterIn when given, else the one named in the ARN, else
-// "default".
-func resourceRef(clusterIn, ref, resource string) (cluster, name string, err error) {
-	name, arnCluster, err := domain.ResourceName(ref, resource)
-	if err != nil {
-		return "", "", err
-	}
-	cluster, err = clusterRef(clusterIn)
-	if err != nil {
-		return "", "", err
-	}
-	if clusterIn == "" && arnCluster != "" {
-		cluster = arnCluster
-	}
-	return cluster, name, nil
-}
-
-// activeCluster returns the named cluster or ClusterNotFoundException.
-func activeCluster(tx *Tx, ref string) (string, *domain.Cluster, error) {
-	name, err := clusterRef(ref)
-	if err != nil {
-		return "", nil, err
-	}
-	c := tx.Cluster(name)
-	if c == nil {
-		return "", nil, domain.ErrClusterNotFound
-	}
-	if c.Status != domain.Active {
-		return "", nil, domain.Errorf(domain.KindClusterNotFound, domain.MsgClusterInactive)
-	}
-	return name, c, nil
-}
 
 // CreateClusterInput is CreateClusterRequest.
 type CreateClusterInput struct {
@@ -83,7 +23,7 @@ type ClusterOutput struct {
 }
 
 // CreateCluster creates (or returns the existing ACTIVE) cluster.
-func (s *Store) CreateCluster(ctx context.Context, in CreateClusterInput) (*ClusterOutput, error) {
+func (s *ECS) CreateCluster(ctx context.Context, in CreateClusterInput) (*ClusterOutput, error) {
 	name := in.ClusterName
 	if name == "" {
 		name = "default"
@@ -92,8 +32,8 @@ func (s *Store) CreateCluster(ctx context.Context, in CreateClusterInput) (*Clus
 		return nil, err
 	}
 	var out *domain.Cluster
-	err := s.Update(ctx, func(tx *Tx) error {
-		if c := tx.Cluster(name); c != nil && c.Status == domain.Active {
+	err := update(ctx, s.st, func(tx *state.Tx) error {
+		if c := Clusters.Get(tx, name); c != nil && c.Status == domain.Active {
 			out = c
 			return nil
 		}
@@ -103,7 +43,7 @@ func (s *Store) CreateCluster(ctx context.Context, in CreateClusterInput) (*Clus
 			Status:      domain.Active,
 			Tags:        in.Tags,
 		}
-		tx.PutCluster(c)
+		Clusters.Put(tx, c)
 		out = c
 		return nil
 	})
@@ -114,19 +54,19 @@ func (s *Store) CreateCluster(ctx context.Context, in CreateClusterInput) (*Clus
 }
 
 // clusterView fills in the counts.
-func (s *Store) clusterView(c *domain.Cluster) *domain.Cluster {
+func (s *ECS) clusterView(c *domain.Cluster) *domain.Cluster {
 	v := *c
 	v.Statistics = []domain.KeyValuePair{}
 	v.CapacityProviders = []string{}
 	v.DefaultCapacityProviderStrategy = []string{}
 	v.RegisteredContainerInstancesCount, v.RunningTasksCount, v.PendingTasksCount, v.ActiveServicesCount = 0, 0, 0, 0
-	s.read(func(st *state) {
-		for _, ci := range st.instances[c.ClusterName] {
+	s.st.View(func(r *state.View) {
+		for _, ci := range instancesByCluster.Group(r, c.ClusterName) {
 			if ci.Status == domain.Active || ci.Status == domain.Draining {
 				v.RegisteredContainerInstancesCount++
 			}
 		}
-		for _, t := range st.tasks[c.ClusterName] {
+		for _, t := range tasksByCluster.Group(r, c.ClusterName) {
 			switch t.LastStatus {
 			case domain.StatusRunning:
 				v.RunningTasksCount++
@@ -134,7 +74,7 @@ func (s *Store) clusterView(c *domain.Cluster) *domain.Cluster {
 				v.PendingTasksCount++
 			}
 		}
-		for _, sv := range st.services[c.ClusterName] {
+		for _, sv := range servicesByCluster.Group(r, c.ClusterName) {
 			if sv.Status == domain.Active {
 				v.ActiveServicesCount++
 			}
@@ -156,7 +96,7 @@ type DescribeClustersOutput struct {
 }
 
 // DescribeClusters describes clusters; unknown ones are MISSING failures.
-func (s *Store) DescribeClusters(ctx context.Context, in DescribeClustersInput) (*DescribeClustersOutput, error) {
+func (s *ECS) DescribeClusters(ctx context.Context, in DescribeClustersInput) (*DescribeClustersOutput, error) {
 	refs := in.Clusters
 	if len(refs) == 0 {
 		refs = []string{"default"}
@@ -171,7 +111,7 @@ func (s *Store) DescribeClusters(ctx context.Context, in DescribeClustersInput) 
 			return nil, err
 		}
 		var c *domain.Cluster
-		s.read(func(st *state) { c = st.clusters[name] })
+		s.st.View(func(r *state.View) { c = Clusters.Get(r, name) })
 		if c == nil {
 			out.Failures = append(out.Failures, domain.Failure{ARN: s.part.ClusterARN(name), Reason: domain.ReasonMissing})
 			continue
@@ -194,15 +134,16 @@ type ListClustersOutput struct {
 }
 
 // ListClusters lists ACTIVE clusters.
-func (s *Store) ListClusters(ctx context.Context, in ListInput) (*ListClustersOutput, error) {
+func (s *ECS) ListClusters(ctx context.Context, in ListInput) (*ListClustersOutput, error) {
 	var arns []string
-	s.read(func(st *state) {
-		for _, name := range sortedKeys(st.clusters) {
-			if c := st.clusters[name]; c.Status == domain.Active {
+	s.st.View(func(r *state.View) {
+		for _, c := range Clusters.All(r) {
+			if c.Status == domain.Active {
 				arns = append(arns, c.ClusterARN)
 			}
 		}
 	})
+	slices.Sort(arns)
 	page, next, err := paginate(arns, in, 100)
 	if err != nil {
 		return nil, err
@@ -255,34 +196,34 @@ type DeleteClusterInput struct {
 }
 
 // DeleteCluster marks an empty cluster INACTIVE.
-func (s *Store) DeleteCluster(ctx context.Context, in DeleteClusterInput) (*ClusterOutput, error) {
+func (s *ECS) DeleteCluster(ctx context.Context, in DeleteClusterInput) (*ClusterOutput, error) {
 	if in.Cluster == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Cluster cannot be empty.")
 	}
 	var out *domain.Cluster
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := update(ctx, s.st, func(tx *state.Tx) error {
 		name, c, err := activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
 		}
-		for _, sv := range tx.st.services[name] {
+		for _, sv := range servicesByCluster.Group(tx, name) {
 			if sv.Status == domain.Active || sv.Status == domain.Draining {
 				return domain.Errorf(domain.KindClusterContainsServices, "The Cluster cannot be deleted while Services are active.")
 			}
 		}
-		for _, ci := range tx.st.instances[name] {
+		for _, ci := range instancesByCluster.Group(tx, name) {
 			if ci.Status == domain.Active || ci.Status == domain.Draining {
 				return domain.Errorf(domain.KindClusterContainsInstances, "The Cluster cannot be deleted while Container Instances are active or draining.")
 			}
 		}
-		for _, t := range tx.st.tasks[name] {
+		for _, t := range tasksByCluster.Group(tx, name) {
 			if t.LastStatus != domain.StatusStopped {
 				return domain.Errorf(domain.KindClusterContainsTasks, "The Cluster cannot be deleted while Tasks are active.")
 			}
 		}
 		v := *c
 		v.Status = domain.Inactive
-		tx.PutCluster(&v)
+		Clusters.Put(tx, &v)
 		out = &v
 		return nil
 	})

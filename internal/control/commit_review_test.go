@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/internal/clock"
-	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 	"github.com/holdfast/holdfast/internal/store"
 	"github.com/holdfast/holdfast/internal/store/bolt"
 )
@@ -45,11 +45,7 @@ func TestReviewNoWriteBatchAfterFailedCommit(t *testing.T) {
 	}
 	defer bb.Close()
 	b := &revGatedBackend{Backend: bb}
-	s, err := Open(b, clock.NewFake(time.Unix(1_700_000_000, 0)), domain.Partition{Region: "us-east-1", AccountID: "000000000000"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := New(openEngine(t, b, clock.NewFake(time.Unix(1_700_000_000, 0))), testPart, nil)
 	ctx := context.Background()
 
 	release := make(chan struct{})
@@ -57,13 +53,18 @@ func TestReviewNoWriteBatchAfterFailedCommit(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { _, err := s.CreateCluster(ctx, CreateClusterInput{ClusterName: "c"}); first <- err }()
 	<-b.entered // batch 1 is in its Txn
+	// Hold the apply loop so that the second request and a probe are
+	// queued behind it, then let it prepare them as the next batch: once
+	// the probe has run, so has the second request.
+	unhold := holdLoop(t, s.st)
 	second := make(chan error, 1)
 	go func() { _, err := s.CreateCluster(ctx, CreateClusterInput{ClusterName: "c"}); second <- err }()
-	// Let the loop take and prepare the second request (batch 2).
-	for len(s.reqs) != 0 {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond)
+	waitPending(t, s.st, 1)
+	probed := make(chan struct{})
+	go func() { _ = s.st.Update(ctx, func(*state.Tx) error { close(probed); return nil }) }()
+	waitPending(t, s.st, 2)
+	unhold()
+	<-probed
 	close(release)
 	if err := <-first; err == nil {
 		t.Fatal("first CreateCluster: commit failed but it succeeded")
@@ -71,4 +72,16 @@ func TestReviewNoWriteBatchAfterFailedCommit(t *testing.T) {
 	if err := <-second; err == nil {
 		t.Fatal("second CreateCluster acknowledged cluster c, which is not in the store")
 	}
+}
+
+// holdLoop blocks the apply loop inside an Update until the returned
+// function is called.
+func holdLoop(t testing.TB, st *state.Engine) (release func()) {
+	t.Helper()
+	entered, rel := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = st.Update(context.Background(), func(*state.Tx) error { close(entered); <-rel; return nil })
+	}()
+	<-entered
+	return func() { close(rel) }
 }

@@ -2,35 +2,50 @@ package control
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/domain"
 	"github.com/holdfast/holdfast/internal/scheduler"
+	"github.com/holdfast/holdfast/internal/state"
+	"github.com/holdfast/holdfast/internal/workqueue"
 )
 
 // Controller reconciles services, Kubernetes-controller style: level
-// triggered and keyed by service ("cluster/name"). Every durable change
-// that touches a service (its desired count, a task's status or
-// protection, an instance joining or leaving) marks the key dirty at once;
-// timed rechecks (protection expiry, event repeats) come from the plan's
-// RequeueAfter through the clock. A key is never reconciled twice at once.
+// triggered and keyed by service ("cluster/name"). It reads the state
+// engine's change feed: every durable change that touches a service (its
+// desired count, a task's status or protection, an instance joining or
+// leaving) queues the service's key at once; timed rechecks (protection
+// expiry, event repeats, start throttling) come from the plan's
+// RequeueAfter through the work queue's clock. A key is never reconciled
+// twice at once, and a reconcile that fails is retried with per-key
+// exponential backoff.
 //
-// The pure reconciler runs inside a Store.Update, so the plan it returns
+// The pure reconciler runs inside a state Update, so the plan it returns
 // is applied against exactly the state it was computed from.
 type Controller struct {
-	s   *Store
-	clk clock.Clock
+	st    *state.Engine
+	part  domain.Partition
+	log   *slog.Logger
+	clk   clock.Clock
+	queue *workqueue.Queue
+	sub   *state.Subscription
+	// processed is the revision of the last batch of the change feed
+	// whose services were queued.
+	processed atomic.Int64
 
-	mu       sync.Mutex
-	dirty    map[string]bool
-	inflight map[string]bool
-	timers   map[string]clock.Timer
-	wake     chan struct{}
+	mu sync.Mutex
+	// steady holds the services whose last plan was steady: a change of
+	// protection alone cannot change their plan (nothing to stop, so
+	// nothing for protection to hold), so it does not queue them.
+	steady map[string]bool
 
 	// StoppedRetention is how long STOPPED tasks stay visible (ECS: at
 	// least an hour).
@@ -39,36 +54,116 @@ type Controller struct {
 	Reconciled func(key string, plan scheduler.Plan)
 }
 
-// NewController wires a controller to the store's change notifications.
-func NewController(s *Store) *Controller {
+// Retry backoff of a reconcile that failed (for example a failed commit).
+const (
+	retryBase = time.Second
+	retryMax  = 5 * time.Minute
+)
+
+// NewController returns a controller reading st's change feed from now on.
+// Call Run.
+func NewController(st *state.Engine, part domain.Partition, log *slog.Logger) *Controller {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	c := &Controller{
-		s:                s,
-		clk:              s.clock,
-		dirty:            map[string]bool{},
-		inflight:         map[string]bool{},
-		timers:           map[string]clock.Timer{},
-		wake:             make(chan struct{}, 1),
+		st:               st,
+		part:             part,
+		log:              log,
+		clk:              st.Clock(),
+		queue:            workqueue.New(st.Clock(), retryBase, retryMax),
+		steady:           map[string]bool{},
 		StoppedRetention: time.Hour,
 	}
-	s.onChange = append(s.onChange, c.onChange)
+	c.sub = c.subscribe()
 	return c
 }
 
-func (c *Controller) onChange(cs changeSet) {
-	for k := range cs.services {
+// subscribe subscribes to the feed after the current revision and queues
+// every live service: everything is dirty at start (or after the
+// controller fell behind the feed).
+func (c *Controller) subscribe() *state.Subscription {
+	var sub *state.Subscription
+	var keys []string
+	c.st.View(func(r *state.View) {
+		for k, sv := range Services.All(r) {
+			if sv.Status != domain.Inactive {
+				keys = append(keys, k)
+			}
+		}
+		var err error
+		sub, err = c.st.Subscribe(state.SubscribeOptions{After: r.Rev()})
+		if err != nil {
+			panic("control: subscribe at the current revision: " + err.Error())
+		}
+		c.processed.Store(r.Rev())
+	})
+	for _, k := range keys {
 		c.Enqueue(k)
 	}
-	for cluster := range cs.clusters {
-		c.enqueueCluster(cluster)
+	return sub
+}
+
+// Enqueue queues a service key.
+func (c *Controller) Enqueue(key string) {
+	c.mu.Lock()
+	delete(c.steady, key)
+	c.mu.Unlock()
+	c.queue.Add(key)
+}
+
+// enqueueProtection queues a service whose task's protection changed,
+// unless its last plan was steady.
+func (c *Controller) enqueueProtection(key string) {
+	c.mu.Lock()
+	skip := c.steady[key]
+	c.mu.Unlock()
+	if !skip {
+		c.queue.Add(key)
+	}
+}
+
+// onBatch queues the services a committed batch touched.
+func (c *Controller) onBatch(b state.Batch) {
+	for _, ch := range b.Changes {
+		if _, sv, ok := state.As(ch, Services); ok {
+			if sv != nil {
+				c.Enqueue(ch.Key)
+			}
+			continue
+		}
+		if old, t, ok := state.As(ch, Tasks); ok {
+			if t == nil {
+				t = old
+			}
+			if t.Internal.ServiceName != "" {
+				c.Enqueue(svcKey(t.Internal.ClusterName, t.Internal.ServiceName))
+			}
+			continue
+		}
+		if old, p, ok := state.As(ch, Protections); ok {
+			if p == nil {
+				p = old
+			}
+			if p.Service != "" {
+				c.enqueueProtection(svcKey(p.Cluster, p.Service))
+			}
+			continue
+		}
+		if old, ci, ok := state.As(ch, Instances); ok && ci != nil {
+			if old == nil || old.Status != ci.Status || old.AgentConnected != ci.AgentConnected {
+				c.enqueueCluster(ci.Internal.ClusterName)
+			}
+		}
 	}
 }
 
 func (c *Controller) enqueueCluster(cluster string) {
 	var keys []string
-	c.s.read(func(st *state) {
-		for name, sv := range st.services[cluster] {
+	c.st.View(func(r *state.View) {
+		for k, sv := range servicesByCluster.Group(r, cluster) {
 			if sv.Status != domain.Inactive {
-				keys = append(keys, svcKey(cluster, name))
+				keys = append(keys, k)
 			}
 		}
 	})
@@ -77,92 +172,68 @@ func (c *Controller) enqueueCluster(cluster string) {
 	}
 }
 
-// Enqueue marks a service key dirty.
-func (c *Controller) Enqueue(key string) {
-	c.mu.Lock()
-	c.dirty[key] = true
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run reconciles dirty services until ctx ends. Reconciles of different
-// services run concurrently so that their writes share a group commit.
+// Run reconciles queued services with workers goroutines until ctx ends
+// or the state engine closes. Reconciles of different services run
+// concurrently so that their writes share a group commit. Every goroutine
+// it starts has ended when it returns.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	// Everything is dirty at start: the state was just loaded.
-	var all []string
-	c.s.read(func(st *state) {
-		for cluster, m := range st.services {
-			for name, sv := range m {
-				if sv.Status != domain.Inactive {
-					all = append(all, svcKey(cluster, name))
-				}
-			}
-		}
-	})
-	for _, k := range all {
-		c.Enqueue(k)
-	}
-	go c.gcLoop(ctx)
-	sem := make(chan struct{}, max(workers, 1))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.s.closed:
-			return
-		case <-c.wake:
-		}
-		for {
-			key, ok := c.next()
-			if !ok {
-				break
-			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				c.reconcile(ctx, key)
-				c.mu.Lock()
-				delete(c.inflight, key)
-				again := c.dirty[key]
-				c.mu.Unlock()
-				if again {
-					select {
-					case c.wake <- struct{}{}:
-					default:
-					}
+	wg.Go(func() {
+		defer cancel() // the engine closed
+		c.watch(ctx)
+	})
+	wg.Go(func() { c.gcLoop(ctx) })
+	for range max(workers, 1) {
+		wg.Go(func() {
+			for {
+				key, ok := c.queue.Get(ctx)
+				if !ok {
+					return
 				}
-			}()
+				c.reconcile(ctx, key)
+				c.queue.Done(key)
+			}
+		})
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+}
+
+// watch feeds the queue from the change feed until ctx ends or the engine
+// closes.
+func (c *Controller) watch(ctx context.Context) {
+	for {
+		b, err := c.sub.Next(ctx)
+		switch {
+		case err == nil:
+			c.onBatch(b)
+			c.processed.Store(b.Rev)
+		case errors.Is(err, state.ErrLagged):
+			c.log.Warn("controller fell behind the change feed; reconciling every service", "err", err)
+			c.sub = c.subscribe()
+		default:
+			return
 		}
 	}
 }
 
-func (c *Controller) next() (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k := range c.dirty {
-		if c.inflight[k] {
-			continue
-		}
-		delete(c.dirty, k)
-		c.inflight[k] = true
-		return k, true
-	}
-	return "", false
+// Idle reports that the controller has queued the services of every
+// durable commit and has nothing queued or running (timed rechecks do not
+// count). Tests use it to wait for the controller to settle.
+func (c *Controller) Idle() bool {
+	rev := c.st.Rev()
+	return c.processed.Load() >= rev && c.queue.Idle()
 }
 
 func (c *Controller) reconcile(ctx context.Context, key string) {
 	cluster, name, _ := strings.Cut(key, "/")
 	var plan scheduler.Plan
 	ran := false
-	err := c.s.Update(ctx, func(tx *Tx) error {
-		sv := tx.Service(cluster, name)
+	err := update(ctx, c.st, func(tx *state.Tx) error {
+		sv := getService(tx, cluster, name)
 		if sv == nil || sv.Status == domain.Inactive {
 			return nil
 		}
@@ -173,40 +244,38 @@ func (c *Controller) reconcile(ctx context.Context, key string) {
 		return c.applyPlan(tx, sv, plan)
 	})
 	if err != nil {
-		c.s.log.Error("reconcile failed", "service", key, "err", err)
-		c.requeue(key, time.Second)
+		if ctx.Err() == nil {
+			c.log.Error("reconcile failed; retrying", "service", key, "err", err, "retry", c.queue.Backoff(c.queue.Failures(key)))
+			c.queue.AddRateLimited(key)
+		}
 		return
 	}
+	c.queue.Forget(key)
 	if !ran {
 		// Gone or INACTIVE: forget its timer.
+		c.queue.Drop(key)
 		c.mu.Lock()
-		if t := c.timers[key]; t != nil {
-			t.Stop()
-			delete(c.timers, key)
-		}
+		delete(c.steady, key)
 		c.mu.Unlock()
 		return
 	}
+	c.mu.Lock()
+	if plan.Steady {
+		c.steady[key] = true
+	} else {
+		delete(c.steady, key)
+	}
+	c.mu.Unlock()
 	if plan.RequeueAfter > 0 {
-		c.requeue(key, plan.RequeueAfter)
+		c.queue.AddAfter(key, plan.RequeueAfter)
 	}
 	if c.Reconciled != nil {
 		c.Reconciled(key, plan)
 	}
 }
 
-// requeue arranges a reconcile of key after d, replacing an earlier timer.
-func (c *Controller) requeue(key string, d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t := c.timers[key]; t != nil {
-		t.Stop()
-	}
-	c.timers[key] = c.clk.AfterFunc(d, func() { c.Enqueue(key) })
-}
-
 // buildInput turns the state into the reconciler's input.
-func buildInput(tx *Tx, sv *domain.Service) scheduler.Input {
+func buildInput(tx state.Reader, sv *domain.Service) scheduler.Input {
 	cluster := sv.Internal.ClusterName
 	in := scheduler.Input{
 		Now: tx.Now(),
@@ -234,34 +303,27 @@ func buildInput(tx *Tx, sv *domain.Service) scheduler.Input {
 		if d.CreatedAt != nil {
 			sd.CreatedAt = d.CreatedAt.Time
 		}
-		if td, err := resolveTaskDef(tx.st, d.TaskDefinition); err == nil {
+		if td, err := resolveTaskDef(tx, d.TaskDefinition); err == nil {
 			sd.HasHealthCheck = td.HasHealthCheck()
 		}
 		in.Service.Deployments = append(in.Service.Deployments, sd)
 	}
-	azOf := map[string]string{}
-	for _, id := range sortedKeys(tx.st.instances[cluster]) {
-		ci := tx.st.instances[cluster][id]
-		if ci.Status == domain.Inactive {
-			continue
-		}
-		azOf[id] = ci.AZ()
-		in.Instances = append(in.Instances, scheduler.Instance{ID: id, AZ: ci.AZ(), Status: ci.Status, Connected: ci.AgentConnected})
+	in.Instances = placement(tx, cluster)
+	azOf := make(map[string]string, len(in.Instances))
+	for _, inst := range in.Instances {
+		azOf[inst.ID] = inst.AZ
 	}
-	for _, id := range sortedKeys(tx.st.byService[svcKey(cluster, sv.ServiceName)]) {
-		t := tx.Task(cluster, id)
-		if t == nil || t.LastStatus == domain.StatusStopped {
-			continue
-		}
+	for _, k := range tasksByService.Keys(tx, svcKey(cluster, sv.ServiceName)) {
+		t := Tasks.Get(tx, k)
 		st := scheduler.Task{
-			ID:             id,
+			ID:             t.Internal.ID,
 			DeploymentID:   t.StartedBy,
 			Instance:       t.Internal.InstanceID,
 			AZ:             azOf[t.Internal.InstanceID],
 			LastStatus:     t.LastStatus,
 			DesiredStatus:  t.DesiredStatus,
 			Health:         t.HealthStatus,
-			ProtectedUntil: t.Internal.ProtectedUntil,
+			ProtectedUntil: protectedUntil(tx, t),
 		}
 		if st.Health == "" {
 			st.Health = domain.Unknown
@@ -279,17 +341,17 @@ func buildInput(tx *Tx, sv *domain.Service) scheduler.Input {
 
 // applyPlan stages the plan's writes. The service record is written only
 // when something in it changed, so a quiet reconcile writes nothing.
-func (c *Controller) applyPlan(tx *Tx, sv *domain.Service, plan scheduler.Plan) error {
+func (c *Controller) applyPlan(tx *state.Tx, sv *domain.Service, plan scheduler.Plan) error {
 	cluster := sv.Internal.ClusterName
 	now := tx.Now()
 	nv := cloneService(sv)
-	cl := tx.Cluster(cluster)
+	cl := Clusters.Get(tx, cluster)
 
 	// Tasks reported UNHEALTHY before this plan: a start alongside them is a
 	// replacement ("Amazon ECS replaced N tasks due to an unhealthy status.").
 	unhealthy := 0
-	for id := range tx.st.byService[svcKey(cluster, sv.ServiceName)] {
-		if t := tx.Task(cluster, id); t != nil && t.DesiredStatus == domain.StatusRunning &&
+	for _, t := range tasksByService.Group(tx, svcKey(cluster, sv.ServiceName)) {
+		if t.DesiredStatus == domain.StatusRunning &&
 			t.LastStatus == domain.StatusRunning && t.HealthStatus == domain.Unhealthy {
 			unhealthy++
 		}
@@ -297,23 +359,23 @@ func (c *Controller) applyPlan(tx *Tx, sv *domain.Service, plan scheduler.Plan) 
 	var started, stopped, failedHealth []string
 	for _, p := range plan.Start {
 		d := findDeployment(nv, p.DeploymentID)
-		ci := tx.Instance(cluster, p.Instance)
+		ci := getInstance(tx, cluster, p.Instance)
 		if d == nil || ci == nil || cl == nil {
 			continue
 		}
-		td, err := resolveTaskDef(tx.st, d.TaskDefinition)
+		td, err := resolveTaskDef(tx, d.TaskDefinition)
 		if err != nil {
 			continue
 		}
-		t := c.s.newTask(cluster, cl, td, ci, now)
+		t := newTask(c.part, cluster, cl, td, ci, now)
 		t.Group = "service:" + sv.ServiceName
 		t.StartedBy = d.ID
 		t.Internal.ServiceName = sv.ServiceName
-		tx.PutTask(t)
+		putTask(tx, t)
 		started = append(started, t.Internal.ID)
 	}
 	for _, st := range plan.Stop {
-		t := tx.Task(cluster, st.TaskID)
+		t := getTask(tx, cluster, st.TaskID)
 		if t == nil || t.DesiredStatus == domain.StatusStopped {
 			continue
 		}
@@ -330,9 +392,9 @@ func (c *Controller) applyPlan(tx *Tx, sv *domain.Service, plan scheduler.Plan) 
 			}
 			continue
 		}
-		if t.Protected(now) {
+		if isProtected(tx, t, now) {
 			// The reconciler never asks for this; refuse it here too.
-			c.s.log.Error("scheduler asked to stop a protected task; refused", "task", st.TaskID)
+			c.log.Error("scheduler asked to stop a protected task; refused", "task", st.TaskID)
 			continue
 		}
 		stopTask(tx, t, domain.StopServiceSchedulerInitiated, "Scaling activity initiated by (deployment "+st.DeploymentID+")")
@@ -396,11 +458,11 @@ func (c *Controller) applyPlan(tx *Tx, sv *domain.Service, plan scheduler.Plan) 
 	if len(nv.Internal.EventMemory) == 0 {
 		nv.Internal.EventMemory = nil
 	}
-	if nv.Status == domain.Draining && plan.Steady && len(tx.st.byService[svcKey(cluster, sv.ServiceName)]) == 0 {
+	if nv.Status == domain.Draining && plan.Steady && tasksByService.Len(tx, svcKey(cluster, sv.ServiceName)) == 0 {
 		nv.Status = domain.Inactive
 	}
 	if serviceChanged(sv, nv) {
-		tx.PutService(nv)
+		Services.Put(tx, nv)
 	}
 	return nil
 }
@@ -510,15 +572,6 @@ func addEvent(sv *domain.Service, msg string, now time.Time) {
 	}
 }
 
-// newUUID returns a random RFC 4122 version 4 UUID.
-func newUUID() string {
-	h := newID()
-	b := []byte(h)
-	b[12] = '4'
-	b[16] = "89ab"[b[16]%4]
-	return string(b[0:8]) + "-" + string(b[8:12]) + "-" + string(b[12:16]) + "-" + string(b[16:20]) + "-" + string(b[20:32])
-}
-
 // gcLoop deletes STOPPED tasks older than StoppedRetention.
 func (c *Controller) gcLoop(ctx context.Context) {
 	for {
@@ -526,9 +579,6 @@ func (c *Controller) gcLoop(ctx context.Context) {
 		t := c.clk.AfterFunc(5*time.Minute, func() { close(done) })
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-c.s.closed:
 			t.Stop()
 			return
 		case <-done:
@@ -539,14 +589,11 @@ func (c *Controller) gcLoop(ctx context.Context) {
 
 func (c *Controller) collect(ctx context.Context) {
 	cutoff := c.clk.Now().Add(-c.StoppedRetention)
-	type ref struct{ cluster, id string }
-	var old []ref
-	c.s.read(func(st *state) {
-		for cluster, m := range st.tasks {
-			for id, t := range m {
-				if t.LastStatus == domain.StatusStopped && t.StoppedAt != nil && t.StoppedAt.Before(cutoff) {
-					old = append(old, ref{cluster, id})
-				}
+	var old []string
+	c.st.View(func(r *state.View) {
+		for k, t := range Tasks.All(r) {
+			if t.LastStatus == domain.StatusStopped && t.StoppedAt != nil && t.StoppedAt.Before(cutoff) {
+				old = append(old, k)
 			}
 		}
 	})
@@ -554,9 +601,10 @@ func (c *Controller) collect(ctx context.Context) {
 		n := min(len(old), 500)
 		chunk := old[:n]
 		old = old[n:]
-		_ = c.s.Update(ctx, func(tx *Tx) error {
-			for _, r := range chunk {
-				tx.DeleteTask(r.cluster, r.id)
+		_ = update(ctx, c.st, func(tx *state.Tx) error {
+			for _, k := range chunk {
+				cluster, id, _ := strings.Cut(k, "/")
+				deleteTask(tx, cluster, id)
 			}
 			return nil
 		})

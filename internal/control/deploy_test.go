@@ -1,7 +1,7 @@
 package control
 
 // Deployment, circuit breaker, draining and health tests of issue 4, run
-// in-process: a control.Store on a bolt file, the Controller, a fake clock,
+// in-process: the ECS operations on a state engine over a bolt file, the Controller, a fake clock,
 // and the test itself acting as the agents of two container instances
 // (RegisterContainerInstance, then SubmitTaskStateChange for every task the
 // control plane assigns or stops). Helpers are prefixed dep to keep clear of
@@ -18,18 +18,22 @@ import (
 	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 	"github.com/holdfast/holdfast/internal/store/bolt"
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 const depCluster = "deploy"
 
 type depHarness struct {
-	t     *testing.T
-	ctx   context.Context
-	s     *Store
-	c     *Controller
-	clk   *clock.Fake
-	insts []string // container instance ids
+	t       *testing.T
+	ctx     context.Context
+	s       *ECS
+	a       *Agents
+	c       *Controller
+	backend *bolt.Store
+	clk     *clock.Fake
+	insts   []string // container instance ids
 	// health, if set, is the container healthStatus the fake agents report
 	// with RUNNING.
 	health string
@@ -44,28 +48,26 @@ func depStart(t *testing.T, instances ...string) *depHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { backend.Close() })
 	clk := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	s, err := Open(backend, clk, domain.Partition{Region: "us-east-1", AccountID: "123456789012"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := NewController(s)
+	st := openEngine(t, backend, clk)
+	part := domain.Partition{Region: "us-east-1", AccountID: "123456789012"}
+	s := New(st, part, nil)
+	c := NewController(st, part, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Run(ctx, 2); close(done) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		s.Close()
-		backend.Close()
 	})
-	h := &depHarness{t: t, ctx: ctx, s: s, c: c, clk: clk, failStart: map[string]bool{}}
+	h := &depHarness{t: t, ctx: ctx, s: s, a: NewAgents(st, part, nil), c: c, backend: backend, clk: clk, failStart: map[string]bool{}}
 	if _, err := s.CreateCluster(ctx, CreateClusterInput{ClusterName: depCluster}); err != nil {
 		t.Fatal(err)
 	}
 	for _, az := range instances {
 		v := az
-		out, err := s.RegisterContainerInstance(ctx, RegisterContainerInstanceInput{
+		out, err := h.a.RegisterContainerInstance(ctx, RegisterContainerInstanceInput{
 			Cluster:    depCluster,
 			Attributes: []domain.Attribute{{Name: "availability-zone", Value: &v}},
 		})
@@ -94,42 +96,33 @@ func depTaskDef(t *testing.T, h *depHarness, family string, hc *domain.HealthChe
 
 func depIntp(v int) *int { return &v }
 
-// barrier returns once every mutation queued before it, and the change
-// notifications of their commits, have been processed.
+// barrier returns once every mutation queued before it is durable.
 func (h *depHarness) barrier() {
-	if err := h.s.Update(h.ctx, func(*Tx) error { return nil }); err != nil {
+	if err := h.s.st.Update(h.ctx, func(*state.Tx) error { return nil }); err != nil {
 		h.t.Fatal(err)
 	}
 }
 
-func (h *depHarness) idle() bool {
-	h.c.mu.Lock()
-	defer h.c.mu.Unlock()
-	return len(h.c.dirty) == 0 && len(h.c.inflight) == 0
-}
-
-// settle waits until the controller has nothing left to reconcile.
+// settle waits until the controller has nothing left to reconcile: it has
+// read the change feed up to the last commit and its queue is idle.
 func (h *depHarness) settle() {
 	h.t.Helper()
-	for range 5000 {
+	testutil.EventuallyTrue(h.t, 10*time.Second, time.Millisecond, "the controller to settle", func() bool {
 		h.barrier()
-		if h.idle() {
-			h.barrier()
-			if h.idle() {
-				return
-			}
+		if !h.c.Idle() {
+			return false
 		}
-		time.Sleep(time.Millisecond)
-	}
-	h.t.Fatal("the controller did not settle")
+		h.barrier()
+		return h.c.Idle()
+	})
 }
 
 // tasks returns the cluster's tasks that are not STOPPED.
 func (h *depHarness) tasks() []*domain.Task {
 	var out []*domain.Task
-	h.s.read(func(st *state) {
-		for _, id := range sortedKeys(st.tasks[depCluster]) {
-			if t := st.tasks[depCluster][id]; t.LastStatus != domain.StatusStopped {
+	h.s.st.View(func(r *state.View) {
+		for _, k := range tasksByCluster.Keys(r, depCluster) {
+			if t := Tasks.Get(r, k); t.LastStatus != domain.StatusStopped {
 				out = append(out, t)
 			}
 		}
@@ -139,8 +132,22 @@ func (h *depHarness) tasks() []*domain.Task {
 
 func (h *depHarness) task(id string) *domain.Task {
 	var t *domain.Task
-	h.s.read(func(st *state) { t = st.tasks[depCluster][id] })
+	h.s.st.View(func(r *state.View) { t = getTask(r, depCluster, id) })
 	return t
+}
+
+// protected reports whether t is protected now.
+func (h *depHarness) protected(t *domain.Task) bool {
+	var p bool
+	h.s.st.View(func(r *state.View) { p = isProtected(r, t, r.Now()) })
+	return p
+}
+
+// rawService is the stored service record (with its INACTIVE deployments).
+func (h *depHarness) rawService(name string) *domain.Service {
+	var sv *domain.Service
+	h.s.st.View(func(r *state.View) { sv = getService(r, depCluster, name) })
+	return sv
 }
 
 func (h *depHarness) submit(t *domain.Task, status, reason, health string) {
@@ -149,7 +156,7 @@ func (h *depHarness) submit(t *domain.Task, status, reason, health string) {
 	for _, c := range t.Containers {
 		in.Containers = append(in.Containers, agentapi.ContainerStateChange{ContainerName: c.Name, Status: status, HealthStatus: health})
 	}
-	if _, err := h.s.SubmitTaskStateChange(h.ctx, in); err != nil {
+	if _, err := h.a.SubmitTaskStateChange(h.ctx, in); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -335,8 +342,7 @@ func TestDeployWithProtectedOldTask(t *testing.T) {
 		t.Fatalf("newest events %q, want %q then %q", ev[:min(len(ev), 3)], steady, done)
 	}
 	// INACTIVE deployments are kept internally but hidden.
-	var raw *domain.Service
-	h.s.read(func(st *state) { raw = st.services[depCluster]["web"] })
+	raw := h.rawService("web")
 	if len(raw.Deployments) != 2 || raw.Deployments[1].Status != domain.Inactive {
 		t.Fatalf("stored deployments: %+v", raw.Deployments)
 	}
@@ -376,8 +382,7 @@ func TestDeployCircuitBreakerRollback(t *testing.T) {
 	// The rolled-back-to deployment still runs its tasks, so the rollback
 	// completes in the next pass and the failed deployment is INACTIVE
 	// (kept in the store, hidden from DescribeServices).
-	var raw *domain.Service
-	h.s.read(func(st *state) { raw = st.services[depCluster]["cb"] })
+	raw := h.rawService("cb")
 	var bad, good *domain.Deployment
 	for i := range raw.Deployments {
 		switch raw.Deployments[i].ID {
@@ -410,8 +415,8 @@ func TestDeployCircuitBreakerRollback(t *testing.T) {
 		}
 	}
 	var failed []*domain.Task
-	h.s.read(func(st *state) {
-		for _, t := range st.tasks[depCluster] {
+	h.s.st.View(func(r *state.View) {
+		for _, t := range tasksByCluster.Group(r, depCluster) {
 			if t.StartedBy == badID {
 				failed = append(failed, t)
 			}
@@ -489,7 +494,7 @@ func TestDeployInstanceDraining(t *testing.T) {
 	onA := func() (prot, unprot []*domain.Task) {
 		for _, t := range h.tasks() {
 			if t.Internal.InstanceID == a {
-				if t.Protected(h.clk.Now()) {
+				if h.protected(t) {
 					prot = append(prot, t)
 				} else {
 					unprot = append(unprot, t)

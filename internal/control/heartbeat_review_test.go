@@ -3,13 +3,16 @@ package control
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 	"github.com/holdfast/holdfast/internal/store/bolt"
+	"github.com/holdfast/holdfast/internal/testutil"
 )
 
 // checkHeartbeats picks the silent instances under the lock, then marks
@@ -24,20 +27,21 @@ func TestReviewHeartbeatLostDecisionIsRechecked(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer bb.Close()
+			t.Cleanup(func() { bb.Close() })
 			gate := &revGatedBackend{Backend: bb, pass: true}
 			clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-			s, err := Open(gate, clk, domain.Partition{Region: "us-east-1", AccountID: "000000000000"}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			st := openEngine(t, gate, clk)
+			s := New(st, testPart, nil)
+			a := NewAgents(st, testPart, nil)
 			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			defer wg.Wait()
 			defer cancel()
+			wg.Go(func() { a.Run(ctx) })
 			if _, err := s.CreateCluster(ctx, CreateClusterInput{ClusterName: "c"}); err != nil {
 				t.Fatal(err)
 			}
-			reg, err := s.RegisterContainerInstance(ctx, RegisterContainerInstanceInput{Cluster: "c"})
+			reg, err := a.RegisterContainerInstance(ctx, RegisterContainerInstanceInput{Cluster: "c"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,84 +61,74 @@ func TestReviewHeartbeatLostDecisionIsRechecked(t *testing.T) {
 			clk.Advance(31 * time.Second)
 
 			// Hold the apply loop (without holding the state lock, which
-			// checkHeartbeats takes): one batch stuck in its commit, one
-			// prepared behind it, and the loop blocked handing over a third.
+			// checkHeartbeats reads under): one batch stuck in its commit,
+			// one prepared behind it, and the loop blocked handing over a
+			// third.
 			release := make(chan struct{})
+			released := sync.OnceFunc(func() { close(release) })
+			defer released() // a failure must not leave the loop stuck
 			gate.entered, gate.release = make(chan struct{}), release
 			held := make(chan error, 3)
+			// hold queues an Update that writes, and returns once it has
+			// been prepared (its function ran).
 			hold := func() {
+				ran := make(chan struct{})
 				go func() {
-					held <- s.Update(ctx, func(tx *Tx) error {
-						tx.PutCluster(tx.Cluster("c"))
+					held <- st.Update(ctx, func(tx *state.Tx) error {
+						Clusters.Put(tx, Clusters.Get(tx, "c"))
+						close(ran)
 						return nil
 					})
 				}()
+				<-ran
 			}
 			hold()
 			<-gate.entered
-			for range 2 {
-				hold()
-				time.Sleep(10 * time.Millisecond)
-				for len(s.reqs) != 0 {
-					time.Sleep(time.Millisecond)
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
+			hold()
+			hold()
 			if back == "register" {
 				// The restarted agent registers again; its Update is
 				// queued first, and it touches lastSeen only once that
 				// Update has committed.
-				go func() {
-					_, _ = s.RegisterContainerInstance(ctx, RegisterContainerInstanceInput{Cluster: "c", ContainerInstanceARN: instARN})
-				}()
-				for len(s.reqs) != 1 {
-					time.Sleep(time.Millisecond)
-				}
+				wg.Go(func() {
+					_, _ = a.RegisterContainerInstance(ctx, RegisterContainerInstanceInput{Cluster: "c", ContainerInstanceARN: instARN})
+				})
+				waitPending(t, st, 1)
 			}
 			hb := make(chan struct{})
-			go func() { s.checkHeartbeats(30 * time.Second); close(hb) }()
+			go func() { a.checkHeartbeats(ctx, 30*time.Second); close(hb) }()
 			if back == "register" {
-				for len(s.reqs) != 2 {
-					time.Sleep(time.Millisecond)
-				}
+				waitPending(t, st, 2)
 			} else {
-				for len(s.reqs) != 1 {
-					time.Sleep(time.Millisecond)
-				}
+				waitPending(t, st, 1)
 			}
 
 			// The agent is back before that Update runs.
 			switch back {
 			case "poll":
-				s.mu.RLock()
-				rev := s.rev
-				s.mu.RUnlock()
-				go func() {
-					_, _ = s.Poll(ctx, agentapi.PollInput{Cluster: "c", ContainerInstanceARN: instARN, KnownRevision: rev, WaitSeconds: 30})
-				}()
-				for {
-					s.mu.RLock()
-					n := s.polling[id]
-					s.mu.RUnlock()
-					if n == 1 {
-						break
-					}
-					time.Sleep(time.Millisecond)
-				}
+				rev := st.Rev()
+				wg.Go(func() {
+					_, _ = a.Poll(ctx, agentapi.PollInput{Cluster: "c", ContainerInstanceARN: instARN, KnownRevision: rev, WaitSeconds: 30})
+				})
+				testutil.EventuallyTrue(t, 10*time.Second, time.Millisecond, "the poll to open", func() bool {
+					a.mu.Lock()
+					defer a.mu.Unlock()
+					return a.polling[id] == 1
+				})
 			}
-			close(release)
+			released()
 			for range 3 {
 				if err := <-held; err != nil {
 					t.Fatal(err)
 				}
 			}
 			<-hb
-			if err := s.Update(ctx, func(*Tx) error { return nil }); err != nil { // barrier
+			if err := st.Update(ctx, func(*state.Tx) error { return nil }); err != nil { // barrier
 				t.Fatal(err)
 			}
 			var ci *domain.ContainerInstance
 			var task *domain.Task
-			s.read(func(st *state) { ci, task = st.instances["c"][id], st.tasks["c"][taskID] })
+			st.View(func(r *state.View) { ci, task = getInstance(r, "c", id), getTask(r, "c", taskID) })
 			if !ci.AgentConnected {
 				t.Fatal("instance marked disconnected although its agent is back")
 			}

@@ -3,9 +3,9 @@ package control
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // RegisterContainerInstanceInput is RegisterContainerInstanceRequest.
@@ -32,67 +32,14 @@ func cloneInstance(ci *domain.ContainerInstance) *domain.ContainerInstance {
 	return &v
 }
 
-// RegisterContainerInstance registers an agent, or re-registers it when
-// containerInstanceArn names an instance it registered before.
-func (s *Store) RegisterContainerInstance(ctx context.Context, in RegisterContainerInstanceInput) (*ContainerInstanceOutput, error) {
-	cluster, err := clusterRef(in.Cluster)
-	if err != nil {
-		return nil, err
-	}
-	var out *domain.ContainerInstance
-	err = s.Update(ctx, func(tx *Tx) error {
-		if _, _, err := activeCluster(tx, cluster); err != nil {
-			return err
-		}
-		now := tx.Now()
-		var ci *domain.ContainerInstance
-		if in.ContainerInstanceARN != "" {
-			id, _, err := domain.ResourceName(in.ContainerInstanceARN, "container-instance")
-			if err != nil {
-				return err
-			}
-			if old := tx.Instance(cluster, id); old != nil && old.Status != domain.Inactive {
-				ci = cloneInstance(old)
-			}
-		}
-		if ci == nil {
-			id := newID()
-			ci = &domain.ContainerInstance{
-				ContainerInstanceARN: s.part.ContainerInstanceARN(cluster, id),
-				EC2InstanceID:        "hf-" + id[:17],
-				Version:              1,
-				Status:               domain.Active,
-				RegisteredAt:         domain.TimePtr(now),
-				Internal:             &domain.InstanceInternal{ID: id, ClusterName: cluster},
-			}
-		}
-		ci.Attributes = in.Attributes
-		if ci.Attributes == nil {
-			ci.Attributes = []domain.Attribute{}
-		}
-		ci.VersionInfo = in.VersionInfo
-		ci.RegisteredResources = in.TotalResources
-		ci.RemainingResources = in.TotalResources
-		ci.Tags = in.Tags
-		ci.AgentConnected = true
-		ci.Internal.LastSeen = now
-		tx.PutInstance(ci)
-		out = ci
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.touch(out.Internal.ID)
-	return &ContainerInstanceOutput{ContainerInstance: s.instanceView(out)}, nil
-}
-
-func (s *Store) instanceView(ci *domain.ContainerInstance) *domain.ContainerInstance {
+// instanceView fills in an instance's task counts and strips holdfast's
+// own fields.
+func instanceView(st *state.Engine, ci *domain.ContainerInstance) *domain.ContainerInstance {
 	v := *ci
 	v.Internal = nil
 	v.RunningTasksCount, v.PendingTasksCount = 0, 0
-	s.read(func(st *state) {
-		for _, t := range st.byInstance[ci.Internal.ID] {
+	st.View(func(r *state.View) {
+		for _, t := range tasksByInstance.Group(r, ci.Internal.ID) {
 			switch t.LastStatus {
 			case domain.StatusRunning:
 				v.RunningTasksCount++
@@ -124,7 +71,7 @@ type ListContainerInstancesOutput struct {
 }
 
 // ListContainerInstances lists a cluster's instances, by status.
-func (s *Store) ListContainerInstances(ctx context.Context, in ListContainerInstancesInput) (*ListContainerInstancesOutput, error) {
+func (s *ECS) ListContainerInstances(ctx context.Context, in ListContainerInstancesInput) (*ListContainerInstancesOutput, error) {
 	cluster, err := clusterRef(in.Cluster)
 	if err != nil {
 		return nil, err
@@ -134,10 +81,10 @@ func (s *Store) ListContainerInstances(ctx context.Context, in ListContainerInst
 	}
 	var arns []string
 	found := false
-	s.read(func(st *state) {
-		found = st.clusters[cluster] != nil
-		for _, id := range sortedKeys(st.instances[cluster]) {
-			ci := st.instances[cluster][id]
+	s.st.View(func(r *state.View) {
+		found = Clusters.Get(r, cluster) != nil
+		for _, k := range instancesByCluster.Keys(r, cluster) {
+			ci := Instances.Get(r, k)
 			if in.Status != "" && ci.Status != in.Status {
 				continue
 			}
@@ -171,7 +118,7 @@ type ContainerInstancesOutput struct {
 }
 
 // DescribeContainerInstances describes up to 100 instances.
-func (s *Store) DescribeContainerInstances(ctx context.Context, in DescribeContainerInstancesInput) (*ContainerInstancesOutput, error) {
+func (s *ECS) DescribeContainerInstances(ctx context.Context, in DescribeContainerInstancesInput) (*ContainerInstancesOutput, error) {
 	if len(in.ContainerInstances) == 0 {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "ContainerInstances cannot be empty.")
 	}
@@ -185,11 +132,11 @@ func (s *Store) DescribeContainerInstances(ctx context.Context, in DescribeConta
 	out := &ContainerInstancesOutput{ContainerInstances: []*domain.ContainerInstance{}, Failures: []domain.Failure{}}
 	var cis []*domain.ContainerInstance
 	found := false
-	s.read(func(st *state) {
-		found = st.clusters[cluster] != nil
+	s.st.View(func(r *state.View) {
+		found = Clusters.Get(r, cluster) != nil
 		for _, ref := range in.ContainerInstances {
 			_, id, err := instanceRef(cluster, ref)
-			ci := st.instances[cluster][id]
+			ci := getInstance(r, cluster, id)
 			if err != nil || ci == nil {
 				arn := ref
 				if err == nil {
@@ -205,7 +152,7 @@ func (s *Store) DescribeContainerInstances(ctx context.Context, in DescribeConta
 		return nil, domain.ErrClusterNotFound
 	}
 	for _, ci := range cis {
-		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(ci))
+		out.ContainerInstances = append(out.ContainerInstances, instanceView(s.st, ci))
 	}
 	return out, nil
 }
@@ -218,7 +165,7 @@ type UpdateContainerInstancesStateInput struct {
 }
 
 // UpdateContainerInstancesState sets instances ACTIVE or DRAINING.
-func (s *Store) UpdateContainerInstancesState(ctx context.Context, in UpdateContainerInstancesStateInput) (*ContainerInstancesOutput, error) {
+func (s *ECS) UpdateContainerInstancesState(ctx context.Context, in UpdateContainerInstancesStateInput) (*ContainerInstancesOutput, error) {
 	if len(in.ContainerInstances) == 0 {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "ContainerInstances cannot be empty.")
 	}
@@ -234,7 +181,7 @@ func (s *Store) UpdateContainerInstancesState(ctx context.Context, in UpdateCont
 	}
 	out := &ContainerInstancesOutput{ContainerInstances: []*domain.ContainerInstance{}, Failures: []domain.Failure{}}
 	var cis []*domain.ContainerInstance
-	err = s.Update(ctx, func(tx *Tx) error {
+	err = update(ctx, s.st, func(tx *state.Tx) error {
 		if _, _, err := activeCluster(tx, cluster); err != nil {
 			return err
 		}
@@ -242,7 +189,7 @@ func (s *Store) UpdateContainerInstancesState(ctx context.Context, in UpdateCont
 			_, id, err := instanceRef(cluster, ref)
 			var ci *domain.ContainerInstance
 			if err == nil {
-				ci = tx.Instance(cluster, id)
+				ci = getInstance(tx, cluster, id)
 			}
 			if ci == nil || ci.Status == domain.Inactive {
 				out.Failures = append(out.Failures, domain.Failure{ARN: ref, Reason: domain.ReasonMissing})
@@ -250,7 +197,7 @@ func (s *Store) UpdateContainerInstancesState(ctx context.Context, in UpdateCont
 			}
 			v := cloneInstance(ci)
 			v.Status = in.Status
-			tx.PutInstance(v)
+			Instances.Put(tx, v)
 			cis = append(cis, v)
 		}
 		return nil
@@ -259,19 +206,9 @@ func (s *Store) UpdateContainerInstancesState(ctx context.Context, in UpdateCont
 		return nil, err
 	}
 	for _, ci := range cis {
-		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(ci))
+		out.ContainerInstances = append(out.ContainerInstances, instanceView(s.st, ci))
 	}
 	return out, nil
-}
-
-// touch records that an instance's agent was heard from now.
-func (s *Store) touch(id string) {
-	s.mu.Lock()
-	if s.lastSeen == nil {
-		s.lastSeen = map[string]time.Time{}
-	}
-	s.lastSeen[id] = s.clock.Now()
-	s.mu.Unlock()
 }
 
 // DeregisterContainerInstanceInput is DeregisterContainerInstanceRequest.
@@ -286,7 +223,7 @@ type DeregisterContainerInstanceInput struct {
 // force it must run no tasks. With force its tasks are orphaned, as on ECS:
 // holdfast marks them STOPPED (so services start replacements elsewhere)
 // and the instance's agent, if it is still there, stops their processes.
-func (s *Store) DeregisterContainerInstance(ctx context.Context, in DeregisterContainerInstanceInput) (*ContainerInstanceOutput, error) {
+func (s *ECS) DeregisterContainerInstance(ctx context.Context, in DeregisterContainerInstanceInput) (*ContainerInstanceOutput, error) {
 	if in.ContainerInstance == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "ContainerInstance cannot be empty.")
 	}
@@ -295,19 +232,17 @@ func (s *Store) DeregisterContainerInstance(ctx context.Context, in DeregisterCo
 		return nil, err
 	}
 	var out *domain.ContainerInstance
-	err = s.Update(ctx, func(tx *Tx) error {
+	err = update(ctx, s.st, func(tx *state.Tx) error {
 		if _, _, err := activeCluster(tx, cluster); err != nil {
 			return err
 		}
-		ci := tx.Instance(cluster, id)
+		ci := getInstance(tx, cluster, id)
 		if ci == nil || ci.Status == domain.Inactive {
 			return domain.Errorf(domain.KindInvalidParameter, "The referenced container instance was not found.")
 		}
 		var live []*domain.Task
-		for tid := range tx.st.byInstance[id] {
-			if t := tx.Task(cluster, tid); t != nil && t.LastStatus != domain.StatusStopped {
-				live = append(live, t)
-			}
+		for _, k := range tasksByInstance.Keys(tx, id) {
+			live = append(live, Tasks.Get(tx, k))
 		}
 		if len(live) > 0 && !in.Force {
 			return domain.Errorf(domain.KindInvalidParameter, "Found running tasks on the instance; use force to deregister it.")
@@ -319,17 +254,17 @@ func (s *Store) DeregisterContainerInstance(ctx context.Context, in DeregisterCo
 				v.StoppedReason = "Container instance " + id + " was deregistered"
 			}
 			markStopped(v, tx.Now())
-			tx.PutTask(v)
+			putTask(tx, v)
 		}
 		v := cloneInstance(ci)
 		v.Status = domain.Inactive
 		v.AgentConnected = false
-		tx.PutInstance(v)
+		Instances.Put(tx, v)
 		out = v
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ContainerInstanceOutput{ContainerInstance: s.instanceView(out)}, nil
+	return &ContainerInstanceOutput{ContainerInstance: instanceView(s.st, out)}, nil
 }

@@ -2,9 +2,11 @@ package control
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // UpdateTaskProtectionInput is UpdateTaskProtectionRequest.
@@ -21,11 +23,11 @@ type TaskProtectionOutput struct {
 	Failures       []domain.Failure       `json:"failures"`
 }
 
-func protectionView(t *domain.Task, now time.Time) domain.ProtectedTask {
+func protectionView(t *domain.Task, p *domain.Protection, now time.Time) domain.ProtectedTask {
 	pt := domain.ProtectedTask{TaskARN: t.TaskARN}
-	if t.Protected(now) {
+	if p.Live(now) {
 		pt.ProtectionEnabled = true
-		pt.ExpirationDate = domain.TimePtr(t.Internal.ProtectedUntil)
+		pt.ExpirationDate = domain.TimePtr(p.Until)
 	}
 	return pt
 }
@@ -37,7 +39,7 @@ func protectionView(t *domain.Task, now time.Time) domain.ProtectedTask {
 // protection on a task that is not protected now would leave the service
 // with more protected tasks than its desired count. Renewing a live
 // protection and disabling are never blocked. Every call resets the expiry.
-func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectionInput) (*TaskProtectionOutput, error) {
+func (s *ECS) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectionInput) (*TaskProtectionOutput, error) {
 	if in.Cluster == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Cluster cannot be empty.")
 	}
@@ -63,7 +65,7 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 	}
 	enable := *in.ProtectionEnabled
 	out := &TaskProtectionOutput{ProtectedTasks: []domain.ProtectedTask{}, Failures: []domain.Failure{}}
-	err = s.Update(ctx, func(tx *Tx) error {
+	err = update(ctx, s.st, func(tx *state.Tx) error {
 		if _, _, err := activeCluster(tx, cluster); err != nil {
 			return err
 		}
@@ -76,7 +78,7 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 			if n, ok := live[svc]; ok {
 				return n
 			}
-			n := protectedCount(tx, cluster, svc)
+			n := liveProtections(tx, cluster, svc, now)
 			live[svc] = n
 			return n
 		}
@@ -86,7 +88,7 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 				out.Failures = append(out.Failures, domain.Failure{ARN: ref, Reason: domain.ReasonMissing})
 				continue
 			}
-			t := tx.Task(cluster, id)
+			t := getTask(tx, cluster, id)
 			if t == nil {
 				out.Failures = append(out.Failures, domain.Failure{ARN: s.part.TaskARN(cluster, id), Reason: domain.ReasonMissing})
 				continue
@@ -101,18 +103,20 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 					Detail: "The task is stopping or stopped."})
 				continue
 			}
+			key := taskKey(cluster, id)
+			old := Protections.Get(tx, key)
 			if !enable {
-				if t.Protected(now) {
+				if old.Live(now) {
 					live[t.Internal.ServiceName] = liveOf(t.Internal.ServiceName) - 1
 				}
-				v := cloneTask(t)
-				v.Internal.ProtectedUntil = time.Time{}
-				tx.PutProtection(v)
-				out.ProtectedTasks = append(out.ProtectedTasks, protectionView(v, now))
+				if old != nil {
+					Protections.Delete(tx, key)
+				}
+				out.ProtectedTasks = append(out.ProtectedTasks, protectionView(t, nil, now))
 				continue
 			}
-			if !t.Protected(now) {
-				sv := tx.Service(cluster, t.Internal.ServiceName)
+			if !old.Live(now) {
+				sv := getService(tx, cluster, t.Internal.ServiceName)
 				if sv == nil || liveOf(t.Internal.ServiceName)+1 > sv.DesiredCount {
 					out.Failures = append(out.Failures, domain.Failure{ARN: t.TaskARN, Reason: domain.ReasonDeploymentBlocked,
 						Detail: "Protecting this task would leave the service with more protected tasks than its desired count."})
@@ -120,10 +124,9 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 				}
 				live[t.Internal.ServiceName]++
 			}
-			v := cloneTask(t)
-			v.Internal.ProtectedUntil = until
-			tx.PutProtection(v)
-			out.ProtectedTasks = append(out.ProtectedTasks, protectionView(v, now))
+			p := &domain.Protection{Cluster: cluster, TaskID: id, Service: t.Internal.ServiceName, Until: until}
+			Protections.Put(tx, p)
+			out.ProtectedTasks = append(out.ProtectedTasks, protectionView(t, p, now))
 		}
 		return nil
 	})
@@ -133,22 +136,18 @@ func (s *Store) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectio
 	return out, nil
 }
 
-// protectedCount counts a service's live protected tasks as the batch sees
-// them (before this mutation's own writes), once per batch: apply keeps the
-// cached count exact as the batch's writes land.
-func protectedCount(tx *Tx, cluster, service string) int {
-	k := svcKey(cluster, service)
-	if n, ok := tx.live[k]; ok {
-		return n
-	}
+// liveProtections counts a service's tasks whose protection holds at now
+// and that are not on their way out: the count DEPLOYMENT_BLOCKED compares
+// with the desired count.
+func liveProtections(r state.Reader, cluster, service string, now time.Time) int {
 	n := 0
-	for _, t := range tx.st.protected[k] {
-		if liveProtected(t, tx.now) {
+	for k, p := range protectionsByService.Group(r, svcKey(cluster, service)) {
+		if !p.Live(now) {
+			continue
+		}
+		if t := Tasks.Get(r, k); t != nil && t.LastStatus != domain.StatusStopped && t.DesiredStatus != domain.StatusStopped {
 			n++
 		}
-	}
-	if tx.live != nil {
-		tx.live[k] = n
 	}
 	return n
 }
@@ -161,7 +160,7 @@ type GetTaskProtectionInput struct {
 
 // GetTaskProtection reads the protection of up to 100 tasks. Without tasks
 // it returns every task of the cluster that is protected now.
-func (s *Store) GetTaskProtection(ctx context.Context, in GetTaskProtectionInput) (*TaskProtectionOutput, error) {
+func (s *ECS) GetTaskProtection(ctx context.Context, in GetTaskProtectionInput) (*TaskProtectionOutput, error) {
 	if in.Cluster == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Cluster cannot be empty.")
 	}
@@ -172,19 +171,26 @@ func (s *Store) GetTaskProtection(ctx context.Context, in GetTaskProtectionInput
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
 	out := &TaskProtectionOutput{ProtectedTasks: []domain.ProtectedTask{}, Failures: []domain.Failure{}}
 	var clusterErr error
-	s.read(func(st *state) {
-		c := st.clusters[cluster]
+	s.st.View(func(r *state.View) {
+		now := r.Now()
+		c := Clusters.Get(r, cluster)
 		if c == nil || c.Status != domain.Active {
 			clusterErr = domain.ErrClusterNotFound
 			return
 		}
 		if len(in.Tasks) == 0 {
-			for _, id := range sortedKeys(st.tasks[cluster]) {
-				if t := st.tasks[cluster][id]; t.Protected(now) && t.LastStatus != domain.StatusStopped {
-					out.ProtectedTasks = append(out.ProtectedTasks, protectionView(t, now))
+			var keys []string
+			for k, p := range Protections.All(r) {
+				if p.Cluster == cluster && p.Live(now) {
+					keys = append(keys, k)
+				}
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				if t := Tasks.Get(r, k); t != nil && t.LastStatus != domain.StatusStopped {
+					out.ProtectedTasks = append(out.ProtectedTasks, protectionView(t, Protections.Get(r, k), now))
 				}
 			}
 			return
@@ -195,7 +201,7 @@ func (s *Store) GetTaskProtection(ctx context.Context, in GetTaskProtectionInput
 				out.Failures = append(out.Failures, domain.Failure{ARN: ref, Reason: domain.ReasonMissing})
 				continue
 			}
-			t := st.tasks[cluster][id]
+			t := getTask(r, cluster, id)
 			if t == nil {
 				out.Failures = append(out.Failures, domain.Failure{ARN: s.part.TaskARN(cluster, id), Reason: domain.ReasonMissing})
 				continue
@@ -205,7 +211,7 @@ func (s *Store) GetTaskProtection(ctx context.Context, in GetTaskProtectionInput
 					Detail: "The task is not part of a service."})
 				continue
 			}
-			out.ProtectedTasks = append(out.ProtectedTasks, protectionView(t, now))
+			out.ProtectedTasks = append(out.ProtectedTasks, protectionView(t, getProtection(r, cluster, id), now))
 		}
 	})
 	if clusterErr != nil {

@@ -20,7 +20,7 @@ func TestProtectionRecordFollowsTask(t *testing.T) {
 	prot, plain := tasks[0], tasks[1]
 	h.protect(true, prot.Internal.ID)
 	has := func(id string) bool {
-		_, ok, err := h.s.backend.Get(h.ctx, protKey(depCluster, id))
+		_, ok, err := h.backend.Get(h.ctx, Protections.StoreKey(taskKey(depCluster, id)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // CreateServiceInput is CreateServiceRequest (the fields holdfast keeps).
@@ -53,7 +54,7 @@ func validateDeploymentConfig(dc *domain.DeploymentConfiguration) error {
 }
 
 // CreateService creates a REPLICA service with its first PRIMARY deployment.
-func (s *Store) CreateService(ctx context.Context, in CreateServiceInput) (*ServiceOutput, error) {
+func (s *ECS) CreateService(ctx context.Context, in CreateServiceInput) (*ServiceOutput, error) {
 	if in.ServiceName == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Service name cannot be empty.")
 	}
@@ -79,19 +80,19 @@ func (s *Store) CreateService(ctx context.Context, in CreateServiceInput) (*Serv
 		return nil, err
 	}
 	var out *domain.Service
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := update(ctx, s.st, func(tx *state.Tx) error {
 		cluster, c, err := activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
 		}
-		td, err := resolveTaskDef(tx.st, in.TaskDefinition)
+		td, err := resolveTaskDef(tx, in.TaskDefinition)
 		if err != nil {
 			return err
 		}
 		if td.Status != domain.Active {
 			return domain.Errorf(domain.KindClient, "TaskDefinition is inactive")
 		}
-		if old := tx.Service(cluster, in.ServiceName); old != nil && old.Status != domain.Inactive {
+		if old := getService(tx, cluster, in.ServiceName); old != nil && old.Status != domain.Inactive {
 			if in.ClientToken != "" && old.Internal.ClientToken == in.ClientToken {
 				out = old
 				return nil
@@ -149,7 +150,7 @@ func (s *Store) CreateService(ctx context.Context, in CreateServiceInput) (*Serv
 		if sv.AvailabilityZoneRebalancing == "" {
 			sv.AvailabilityZoneRebalancing = "DISABLED"
 		}
-		tx.PutService(sv)
+		Services.Put(tx, sv)
 		out = sv
 		return nil
 	})
@@ -176,7 +177,7 @@ func newDeployment(td *domain.TaskDefinition, desired int, launch string, now ti
 
 // serviceView fills in the running and pending counts of the service and
 // its deployments, and strips holdfast's own fields.
-func (s *Store) serviceView(sv *domain.Service) *domain.Service {
+func (s *ECS) serviceView(sv *domain.Service) *domain.Service {
 	v := *sv
 	v.Internal = nil
 	v.Deployments = make([]domain.Deployment, 0, len(sv.Deployments))
@@ -191,8 +192,8 @@ func (s *Store) serviceView(sv *domain.Service) *domain.Service {
 		v.Deployments[i].RunningCount, v.Deployments[i].PendingCount = 0, 0
 		byDep[v.Deployments[i].ID] = i
 	}
-	s.read(func(st *state) {
-		for _, t := range st.byService[svcKey(sv.Internal.ClusterName, sv.ServiceName)] {
+	s.st.View(func(r *state.View) {
+		for _, t := range tasksByService.Group(r, svcKey(sv.Internal.ClusterName, sv.ServiceName)) {
 			running := t.LastStatus == domain.StatusRunning
 			pending := t.LastStatus == domain.StatusProvisioning || t.LastStatus == domain.StatusPending || t.LastStatus == domain.StatusActivating
 			if running {
@@ -238,7 +239,7 @@ type UpdateServiceInput struct {
 
 // UpdateService changes desiredCount and, with a new task definition or
 // forceNewDeployment, starts a new PRIMARY deployment.
-func (s *Store) UpdateService(ctx context.Context, in UpdateServiceInput) (*ServiceOutput, error) {
+func (s *ECS) UpdateService(ctx context.Context, in UpdateServiceInput) (*ServiceOutput, error) {
 	if in.Service == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Service cannot be empty.")
 	}
@@ -253,7 +254,7 @@ func (s *Store) UpdateService(ctx context.Context, in UpdateServiceInput) (*Serv
 		return nil, err
 	}
 	var out *domain.Service
-	err = s.Update(ctx, func(tx *Tx) error {
+	err = update(ctx, s.st, func(tx *state.Tx) error {
 		old, err := existingService(tx, cluster, name)
 		if err != nil {
 			return err
@@ -297,7 +298,7 @@ func (s *Store) UpdateService(ctx context.Context, in UpdateServiceInput) (*Serv
 		}
 		newTD := ""
 		if in.TaskDefinition != "" {
-			td, err := resolveTaskDef(tx.st, in.TaskDefinition)
+			td, err := resolveTaskDef(tx, in.TaskDefinition)
 			if err != nil {
 				return err
 			}
@@ -313,7 +314,7 @@ func (s *Store) UpdateService(ctx context.Context, in UpdateServiceInput) (*Serv
 			if newTD != "" {
 				tdARN = newTD
 			}
-			td, err := resolveTaskDef(tx.st, tdARN)
+			td, err := resolveTaskDef(tx, tdARN)
 			if err != nil {
 				return err
 			}
@@ -332,7 +333,7 @@ func (s *Store) UpdateService(ctx context.Context, in UpdateServiceInput) (*Serv
 				sv.Deployments[i].DesiredCount = sv.DesiredCount
 			}
 		}
-		tx.PutService(sv)
+		Services.Put(tx, sv)
 		out = sv
 		return nil
 	})
@@ -344,11 +345,11 @@ func (s *Store) UpdateService(ctx context.Context, in UpdateServiceInput) (*Serv
 
 // existingService returns a service of an ACTIVE cluster, or
 // ClusterNotFoundException / ServiceNotFoundException.
-func existingService(tx *Tx, cluster, name string) (*domain.Service, error) {
+func existingService(tx *state.Tx, cluster, name string) (*domain.Service, error) {
 	if _, _, err := activeCluster(tx, cluster); err != nil {
 		return nil, err
 	}
-	sv := tx.Service(cluster, name)
+	sv := getService(tx, cluster, name)
 	if sv == nil {
 		return nil, domain.ErrServiceNotFound
 	}
@@ -382,7 +383,7 @@ type DescribeServicesOutput struct {
 }
 
 // DescribeServices describes up to 10 services.
-func (s *Store) DescribeServices(ctx context.Context, in DescribeServicesInput) (*DescribeServicesOutput, error) {
+func (s *ECS) DescribeServices(ctx context.Context, in DescribeServicesInput) (*DescribeServicesOutput, error) {
 	if len(in.Services) == 0 {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Services cannot be empty.")
 	}
@@ -394,7 +395,7 @@ func (s *Store) DescribeServices(ctx context.Context, in DescribeServicesInput) 
 		return nil, err
 	}
 	var c *domain.Cluster
-	s.read(func(st *state) { c = st.clusters[cluster] })
+	s.st.View(func(r *state.View) { c = Clusters.Get(r, cluster) })
 	if c == nil {
 		return nil, domain.ErrClusterNotFound
 	}
@@ -409,7 +410,7 @@ func (s *Store) DescribeServices(ctx context.Context, in DescribeServicesInput) 
 			return nil, err
 		}
 		var sv *domain.Service
-		s.read(func(st *state) { sv = st.services[sc][name] })
+		s.st.View(func(r *state.View) { sv = getService(r, sc, name) })
 		if sv == nil {
 			out.Failures = append(out.Failures, domain.Failure{ARN: s.part.ServiceARN(sc, name), Reason: domain.ReasonMissing})
 			continue
@@ -438,17 +439,17 @@ type ListServicesOutput struct {
 }
 
 // ListServices lists the ACTIVE and DRAINING services of a cluster.
-func (s *Store) ListServices(ctx context.Context, in ListServicesInput) (*ListServicesOutput, error) {
+func (s *ECS) ListServices(ctx context.Context, in ListServicesInput) (*ListServicesOutput, error) {
 	cluster, err := clusterRef(in.Cluster)
 	if err != nil {
 		return nil, err
 	}
 	var arns []string
 	found := false
-	s.read(func(st *state) {
-		found = st.clusters[cluster] != nil
-		for _, name := range sortedKeys(st.services[cluster]) {
-			sv := st.services[cluster][name]
+	s.st.View(func(r *state.View) {
+		found = Clusters.Get(r, cluster) != nil
+		for _, k := range servicesByCluster.Keys(r, cluster) {
+			sv := Services.Get(r, k)
 			if sv.Status == domain.Inactive {
 				continue
 			}
@@ -481,7 +482,7 @@ type DeleteServiceInput struct {
 // DeleteService moves a service to DRAINING; the controller stops its
 // tasks (protected ones only once released or expired) and then marks it
 // INACTIVE.
-func (s *Store) DeleteService(ctx context.Context, in DeleteServiceInput) (*ServiceOutput, error) {
+func (s *ECS) DeleteService(ctx context.Context, in DeleteServiceInput) (*ServiceOutput, error) {
 	if in.Service == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Service cannot be empty.")
 	}
@@ -490,7 +491,7 @@ func (s *Store) DeleteService(ctx context.Context, in DeleteServiceInput) (*Serv
 		return nil, err
 	}
 	var out *domain.Service
-	err = s.Update(ctx, func(tx *Tx) error {
+	err = update(ctx, s.st, func(tx *state.Tx) error {
 		old, err := existingService(tx, cluster, name)
 		if err != nil {
 			return err
@@ -511,7 +512,7 @@ func (s *Store) DeleteService(ctx context.Context, in DeleteServiceInput) (*Serv
 		for i := range sv.Deployments {
 			sv.Deployments[i].DesiredCount = 0
 		}
-		tx.PutService(sv)
+		Services.Put(tx, sv)
 		out = sv
 		return nil
 	})

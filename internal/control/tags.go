@@ -5,14 +5,16 @@ import (
 	"strings"
 
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // maxTags is ECS's limit of tags per resource.
 const maxTags = 50
 
 // taggable finds the resource an ARN names and returns its tags and a
-// function that stores a copy of it with new tags.
-func taggable(tx *Tx, arn string) (tags []domain.Tag, put func([]domain.Tag), err error) {
+// function that stores a copy of it with new tags (nil without a tx).
+func taggable(r state.Reader, arn string) (tags []domain.Tag, put func([]domain.Tag), err error) {
+	tx, _ := r.(*state.Tx)
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "ecs" {
 		return nil, nil, domain.Errorf(domain.KindInvalidParameter, "The ARN provided is invalid.")
@@ -25,47 +27,47 @@ func taggable(tx *Tx, arn string) (tags []domain.Tag, put func([]domain.Tag), er
 		if err != nil {
 			return nil, nil, err
 		}
-		c := tx.Cluster(name)
+		c := Clusters.Get(r, name)
 		if c == nil {
 			return nil, nil, domain.ErrClusterNotFound
 		}
-		return c.Tags, func(t []domain.Tag) { v := *c; v.Tags = t; tx.PutCluster(&v) }, nil
+		return c.Tags, func(t []domain.Tag) { v := *c; v.Tags = t; Clusters.Put(tx, &v) }, nil
 	case "service":
 		cluster, name, err := serviceRef("", arn)
 		if err != nil {
 			return nil, nil, err
 		}
-		sv := tx.Service(cluster, name)
+		sv := getService(r, cluster, name)
 		if sv == nil {
 			return nil, nil, notFound
 		}
-		return sv.Tags, func(t []domain.Tag) { v := cloneService(sv); v.Tags = t; tx.PutService(v) }, nil
+		return sv.Tags, func(t []domain.Tag) { v := cloneService(sv); v.Tags = t; Services.Put(tx, v) }, nil
 	case "task":
 		cluster, id, err := taskRef("", arn)
 		if err != nil {
 			return nil, nil, err
 		}
-		tk := tx.Task(cluster, id)
+		tk := getTask(r, cluster, id)
 		if tk == nil {
 			return nil, nil, notFound
 		}
-		return tk.Tags, func(t []domain.Tag) { v := cloneTask(tk); v.Tags = t; tx.PutTask(v) }, nil
+		return tk.Tags, func(t []domain.Tag) { v := cloneTask(tk); v.Tags = t; putTask(tx, v) }, nil
 	case "container-instance":
 		cluster, id, err := instanceRef("", arn)
 		if err != nil {
 			return nil, nil, err
 		}
-		ci := tx.Instance(cluster, id)
+		ci := getInstance(r, cluster, id)
 		if ci == nil {
 			return nil, nil, notFound
 		}
-		return ci.Tags, func(t []domain.Tag) { v := cloneInstance(ci); v.Tags = t; tx.PutInstance(v) }, nil
+		return ci.Tags, func(t []domain.Tag) { v := cloneInstance(ci); v.Tags = t; Instances.Put(tx, v) }, nil
 	case "task-definition":
-		td, err := resolveTaskDef(tx.st, arn)
+		td, err := resolveTaskDef(r, arn)
 		if err != nil {
 			return nil, nil, notFound
 		}
-		return td.Tags, func(t []domain.Tag) { v := *td; v.Tags = t; tx.PutTaskDef(&v) }, nil
+		return td.Tags, func(t []domain.Tag) { v := *td; v.Tags = t; TaskDefinitions.Put(tx, &v) }, nil
 	}
 	return nil, nil, domain.Errorf(domain.KindInvalidParameter, "The ARN provided is invalid.")
 }
@@ -80,7 +82,7 @@ type TagResourceInput struct {
 type Empty struct{}
 
 // TagResource adds or overwrites tags.
-func (s *Store) TagResource(ctx context.Context, in TagResourceInput) (*Empty, error) {
+func (s *ECS) TagResource(ctx context.Context, in TagResourceInput) (*Empty, error) {
 	if in.ResourceARN == "" || len(in.Tags) == 0 {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "resourceArn and tags are required.")
 	}
@@ -89,7 +91,7 @@ func (s *Store) TagResource(ctx context.Context, in TagResourceInput) (*Empty, e
 			return nil, domain.Errorf(domain.KindInvalidParameter, "Tag keys must be 1-128 characters and values at most 256.")
 		}
 	}
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := update(ctx, s.st, func(tx *state.Tx) error {
 		old, put, err := taggable(tx, in.ResourceARN)
 		if err != nil {
 			return err
@@ -125,7 +127,7 @@ type UntagResourceInput struct {
 }
 
 // UntagResource removes tags by key.
-func (s *Store) UntagResource(ctx context.Context, in UntagResourceInput) (*Empty, error) {
+func (s *ECS) UntagResource(ctx context.Context, in UntagResourceInput) (*Empty, error) {
 	if in.ResourceARN == "" || len(in.TagKeys) == 0 {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "resourceArn and tagKeys are required.")
 	}
@@ -133,7 +135,7 @@ func (s *Store) UntagResource(ctx context.Context, in UntagResourceInput) (*Empt
 	for _, k := range in.TagKeys {
 		drop[k] = true
 	}
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := update(ctx, s.st, func(tx *state.Tx) error {
 		old, put, err := taggable(tx, in.ResourceARN)
 		if err != nil {
 			return err
@@ -164,14 +166,14 @@ type ListTagsForResourceOutput struct {
 }
 
 // ListTagsForResource lists a resource's tags.
-func (s *Store) ListTagsForResource(ctx context.Context, in ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
+func (s *ECS) ListTagsForResource(ctx context.Context, in ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
 	if in.ResourceARN == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "resourceArn is required.")
 	}
 	var tags []domain.Tag
 	var err error
-	s.read(func(st *state) {
-		tags, _, err = taggable(&Tx{st: st, now: s.clock.Now()}, in.ResourceARN)
+	s.st.View(func(r *state.View) {
+		tags, _, err = taggable(r, in.ResourceARN)
 	})
 	if err != nil {
 		return nil, err

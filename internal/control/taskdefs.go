@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // RegisterTaskDefinitionInput is RegisterTaskDefinitionRequest (the fields
@@ -69,7 +70,7 @@ func validateTaskDefinition(in *RegisterTaskDefinitionInput) error {
 }
 
 // RegisterTaskDefinition stores a new revision of a family.
-func (s *Store) RegisterTaskDefinition(ctx context.Context, in RegisterTaskDefinitionInput) (*TaskDefinitionOutput, error) {
+func (s *ECS) RegisterTaskDefinition(ctx context.Context, in RegisterTaskDefinitionInput) (*TaskDefinitionOutput, error) {
 	if err := validateTaskDefinition(&in); err != nil {
 		return nil, err
 	}
@@ -79,8 +80,8 @@ func (s *Store) RegisterTaskDefinition(ctx context.Context, in RegisterTaskDefin
 		}
 	}
 	var out *domain.TaskDefinition
-	err := s.Update(ctx, func(tx *Tx) error {
-		rev := len(tx.st.taskDefs[in.Family]) + 1
+	err := update(ctx, s.st, func(tx *state.Tx) error {
+		rev := taskDefsByFamily.Len(tx, in.Family) + 1
 		compat := []string{"EC2", "EXTERNAL"}
 		td := &domain.TaskDefinition{
 			TaskDefinitionARN:       s.part.TaskDefinitionARN(in.Family, rev),
@@ -102,7 +103,7 @@ func (s *Store) RegisterTaskDefinition(ctx context.Context, in RegisterTaskDefin
 			RegisteredAt:            domain.TimePtr(tx.Now()),
 			Tags:                    in.Tags,
 		}
-		tx.PutTaskDef(td)
+		TaskDefinitions.Put(tx, td)
 		out = td
 		return nil
 	})
@@ -121,24 +122,25 @@ func tdView(td *domain.TaskDefinition) *domain.TaskDefinition {
 
 // resolveTaskDef finds "family", "family:rev" or an ARN; a bare family
 // means its latest ACTIVE revision.
-func resolveTaskDef(st *state, ref string) (*domain.TaskDefinition, error) {
+func resolveTaskDef(r state.Reader, ref string) (*domain.TaskDefinition, error) {
 	family, rev, err := domain.ParseTaskDefinitionRef(ref)
 	if err != nil {
 		return nil, err
 	}
-	revs := st.taskDefs[family]
 	if rev == 0 {
-		for i := len(revs) - 1; i >= 0; i-- {
-			if revs[i] != nil && revs[i].Status == domain.Active {
-				return revs[i], nil
+		// Revisions are numbered 1..n without gaps: never deleted.
+		for rev := taskDefsByFamily.Len(r, family); rev > 0; rev-- {
+			if td := TaskDefinitions.Get(r, taskDefKey(family, rev)); td != nil && td.Status == domain.Active {
+				return td, nil
 			}
 		}
 		return nil, domain.Errorf(domain.KindClient, domain.MsgTaskDefinitionUnknown)
 	}
-	if rev > len(revs) || revs[rev-1] == nil {
+	td := TaskDefinitions.Get(r, taskDefKey(family, rev))
+	if td == nil {
 		return nil, domain.Errorf(domain.KindClient, domain.MsgTaskDefinitionUnknown)
 	}
-	return revs[rev-1], nil
+	return td, nil
 }
 
 // DescribeTaskDefinitionInput is DescribeTaskDefinitionRequest.
@@ -148,13 +150,13 @@ type DescribeTaskDefinitionInput struct {
 }
 
 // DescribeTaskDefinition returns one revision.
-func (s *Store) DescribeTaskDefinition(ctx context.Context, in DescribeTaskDefinitionInput) (*TaskDefinitionOutput, error) {
+func (s *ECS) DescribeTaskDefinition(ctx context.Context, in DescribeTaskDefinitionInput) (*TaskDefinitionOutput, error) {
 	if in.TaskDefinition == "" {
 		return nil, domain.Errorf(domain.KindClient, "TaskDefinition cannot be empty.")
 	}
 	var td *domain.TaskDefinition
 	var err error
-	s.read(func(st *state) { td, err = resolveTaskDef(st, in.TaskDefinition) })
+	s.st.View(func(r *state.View) { td, err = resolveTaskDef(r, in.TaskDefinition) })
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +187,7 @@ type ListTaskDefinitionsOutput struct {
 }
 
 // ListTaskDefinitions lists revisions by family then revision.
-func (s *Store) ListTaskDefinitions(ctx context.Context, in ListTaskDefinitionsInput) (*ListTaskDefinitionsOutput, error) {
+func (s *ECS) ListTaskDefinitions(ctx context.Context, in ListTaskDefinitionsInput) (*ListTaskDefinitionsOutput, error) {
 	status := in.Status
 	if status == "" {
 		status = domain.Active
@@ -194,14 +196,13 @@ func (s *Store) ListTaskDefinitions(ctx context.Context, in ListTaskDefinitionsI
 		return nil, domain.Errorf(domain.KindInvalidParameter, "status must be ACTIVE, INACTIVE or DELETE_IN_PROGRESS")
 	}
 	var arns []string
-	s.read(func(st *state) {
-		families := sortedKeys(st.taskDefs)
-		for _, f := range families {
+	s.st.View(func(r *state.View) {
+		for _, f := range taskDefsByFamily.Groups(r) {
 			if !strings.HasPrefix(f, in.FamilyPrefix) {
 				continue
 			}
-			for _, td := range st.taskDefs[f] {
-				if td != nil && td.Status == status {
+			for _, k := range taskDefsByFamily.Keys(r, f) {
+				if td := TaskDefinitions.Get(r, k); td.Status == status {
 					arns = append(arns, td.TaskDefinitionARN)
 				}
 			}
@@ -225,7 +226,7 @@ type DeregisterTaskDefinitionInput struct {
 }
 
 // DeregisterTaskDefinition marks one revision INACTIVE.
-func (s *Store) DeregisterTaskDefinition(ctx context.Context, in DeregisterTaskDefinitionInput) (*TaskDefinitionOutput, error) {
+func (s *ECS) DeregisterTaskDefinition(ctx context.Context, in DeregisterTaskDefinitionInput) (*TaskDefinitionOutput, error) {
 	_, rev, err := domain.ParseTaskDefinitionRef(in.TaskDefinition)
 	if err != nil {
 		return nil, err
@@ -234,8 +235,8 @@ func (s *Store) DeregisterTaskDefinition(ctx context.Context, in DeregisterTaskD
 		return nil, domain.Errorf(domain.KindClient, "Invalid revision number. Number: %s", in.TaskDefinition)
 	}
 	var out *domain.TaskDefinition
-	err = s.Update(ctx, func(tx *Tx) error {
-		td, err := resolveTaskDef(tx.st, in.TaskDefinition)
+	err = update(ctx, s.st, func(tx *state.Tx) error {
+		td, err := resolveTaskDef(tx, in.TaskDefinition)
 		if err != nil {
 			return err
 		}
@@ -243,7 +244,7 @@ func (s *Store) DeregisterTaskDefinition(ctx context.Context, in DeregisterTaskD
 		if v.Status == domain.Active {
 			v.Status = domain.Inactive
 			v.DeregisteredAt = domain.TimePtr(tx.Now())
-			tx.PutTaskDef(&v)
+			TaskDefinitions.Put(tx, &v)
 		}
 		out = &v
 		return nil
@@ -269,7 +270,7 @@ type ListTaskDefinitionFamiliesOutput struct {
 
 // ListTaskDefinitionFamilies lists families: ACTIVE ones (with an active
 // revision), INACTIVE ones (with none), or ALL.
-func (s *Store) ListTaskDefinitionFamilies(ctx context.Context, in ListTaskDefinitionFamiliesInput) (*ListTaskDefinitionFamiliesOutput, error) {
+func (s *ECS) ListTaskDefinitionFamilies(ctx context.Context, in ListTaskDefinitionFamiliesInput) (*ListTaskDefinitionFamiliesOutput, error) {
 	status := in.Status
 	if status == "" {
 		status = domain.Active
@@ -278,14 +279,14 @@ func (s *Store) ListTaskDefinitionFamilies(ctx context.Context, in ListTaskDefin
 		return nil, domain.Errorf(domain.KindInvalidParameter, "status must be ACTIVE, INACTIVE or ALL")
 	}
 	var families []string
-	s.read(func(st *state) {
-		for _, f := range sortedKeys(st.taskDefs) {
+	s.st.View(func(r *state.View) {
+		for _, f := range taskDefsByFamily.Groups(r) {
 			if !strings.HasPrefix(f, in.FamilyPrefix) {
 				continue
 			}
 			active := false
-			for _, td := range st.taskDefs[f] {
-				active = active || (td != nil && td.Status == domain.Active)
+			for _, td := range taskDefsByFamily.Group(r, f) {
+				active = active || td.Status == domain.Active
 			}
 			if status == "ALL" || (status == domain.Active) == active {
 				families = append(families, f)

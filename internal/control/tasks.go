@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/scheduler"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // newTask builds a PROVISIONING task of td placed on instance ci.
-func (s *Store) newTask(cluster string, c *domain.Cluster, td *domain.TaskDefinition, ci *domain.ContainerInstance, now time.Time) *domain.Task {
+func newTask(part domain.Partition, cluster string, c *domain.Cluster, td *domain.TaskDefinition, ci *domain.ContainerInstance, now time.Time) *domain.Task {
 	id := newID()
-	arn := s.part.TaskARN(cluster, id)
+	arn := part.TaskARN(cluster, id)
 	t := &domain.Task{
 		TaskARN:              arn,
 		ClusterARN:           c.ClusterARN,
@@ -32,7 +34,7 @@ func (s *Store) newTask(cluster string, c *domain.Cluster, td *domain.TaskDefini
 	}
 	for _, cd := range td.ContainerDefinitions {
 		t.Containers = append(t.Containers, domain.Container{
-			ContainerARN: s.part.ContainerARN(cluster, id, newID()),
+			ContainerARN: part.ContainerARN(cluster, id, newID()),
 			TaskARN:      arn,
 			Name:         cd.Name,
 			Image:        cd.Image,
@@ -67,14 +69,16 @@ func taskView(t *domain.Task) *domain.Task {
 	return &v
 }
 
-// placeable returns the instances new tasks may go to: ACTIVE and connected.
-func placeable(st *state, cluster string) []*domain.ContainerInstance {
-	var out []*domain.ContainerInstance
-	for _, id := range sortedKeys(st.instances[cluster]) {
-		ci := st.instances[cluster][id]
-		if ci.Status == domain.Active && ci.AgentConnected {
-			out = append(out, ci)
+// placement returns the scheduler's view of a cluster's container
+// instances, by id.
+func placement(r state.Reader, cluster string) []scheduler.Instance {
+	var out []scheduler.Instance
+	for _, k := range instancesByCluster.Keys(r, cluster) {
+		ci := Instances.Get(r, k)
+		if ci.Status == domain.Inactive {
+			continue
 		}
+		out = append(out, scheduler.Instance{ID: ci.Internal.ID, AZ: ci.AZ(), Status: ci.Status, Connected: ci.AgentConnected})
 	}
 	return out
 }
@@ -99,7 +103,7 @@ type TasksOutput struct {
 }
 
 // RunTask starts standalone tasks, spread over the cluster's instances.
-func (s *Store) RunTask(ctx context.Context, in RunTaskInput) (*TasksOutput, error) {
+func (s *ECS) RunTask(ctx context.Context, in RunTaskInput) (*TasksOutput, error) {
 	count := 1
 	if in.Count != nil {
 		count = *in.Count
@@ -117,40 +121,42 @@ func (s *Store) RunTask(ctx context.Context, in RunTaskInput) (*TasksOutput, err
 		return nil, domain.Errorf(domain.KindUnsupportedFeature, "holdfast runs tasks on its own agents: launchType %s is not supported.", in.LaunchType)
 	}
 	out := &TasksOutput{Tasks: []*domain.Task{}, Failures: []domain.Failure{}}
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := update(ctx, s.st, func(tx *state.Tx) error {
 		cluster, c, err := activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
 		}
-		td, err := resolveTaskDef(tx.st, in.TaskDefinition)
+		td, err := resolveTaskDef(tx, in.TaskDefinition)
 		if err != nil {
 			return err
 		}
 		if td.Status != domain.Active {
 			return domain.Errorf(domain.KindClient, "TaskDefinition is inactive")
 		}
-		insts := placeable(tx.st, cluster)
-		if len(insts) == 0 {
-			return domain.Errorf(domain.KindInvalidParameter, "No Container Instances were found in your cluster.")
-		}
-		load := map[string]int{}
-		for _, ci := range insts {
-			load[ci.Internal.ID] = len(tx.st.byInstance[ci.Internal.ID])
-		}
 		group := in.Group
 		if group == "" {
 			group = "family:" + td.Family
 		}
-		for i := 0; i < count; i++ {
-			sort.SliceStable(insts, func(a, b int) bool { return load[insts[a].Internal.ID] < load[insts[b].Internal.ID] })
-			ci := insts[0]
-			load[ci.Internal.ID]++
-			t := s.newTask(cluster, c, td, ci, tx.Now())
+		// The same spread as a service's tasks: over zones, then
+		// instances, counting the group's tasks that are not STOPPED.
+		var peers []scheduler.Task
+		for _, t := range tasksByCluster.Group(tx, cluster) {
+			if t.Group == group && t.LastStatus != domain.StatusStopped && t.Internal.InstanceID != "" {
+				peers = append(peers, scheduler.Task{ID: t.Internal.ID, Instance: t.Internal.InstanceID})
+			}
+		}
+		places := scheduler.Place(count, placement(tx, cluster), peers)
+		if len(places) == 0 {
+			return domain.Errorf(domain.KindInvalidParameter, "No Container Instances were found in your cluster.")
+		}
+		for _, p := range places {
+			ci := getInstance(tx, cluster, p.Instance)
+			t := newTask(s.part, cluster, c, td, ci, tx.Now())
 			t.Group = group
 			t.StartedBy = in.StartedBy
 			t.Overrides = in.Overrides
 			t.Tags = in.Tags
-			tx.PutTask(t)
+			putTask(tx, t)
 			out.Tasks = append(out.Tasks, taskView(t))
 		}
 		return nil
@@ -174,7 +180,7 @@ type TaskOutput struct {
 }
 
 // StopTask stops a task whatever its protection, as ECS does.
-func (s *Store) StopTask(ctx context.Context, in StopTaskInput) (*TaskOutput, error) {
+func (s *ECS) StopTask(ctx context.Context, in StopTaskInput) (*TaskOutput, error) {
 	if in.Task == "" {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Task cannot be empty.")
 	}
@@ -186,11 +192,11 @@ func (s *Store) StopTask(ctx context.Context, in StopTaskInput) (*TaskOutput, er
 		return nil, err
 	}
 	var out *domain.Task
-	err = s.Update(ctx, func(tx *Tx) error {
+	err = update(ctx, s.st, func(tx *state.Tx) error {
 		if _, _, err := activeCluster(tx, cluster); err != nil {
 			return err
 		}
-		t := tx.Task(cluster, id)
+		t := getTask(tx, cluster, id)
 		if t == nil {
 			return domain.Errorf(domain.KindInvalidParameter, "The referenced task was not found.")
 		}
@@ -213,22 +219,22 @@ func (s *Store) StopTask(ctx context.Context, in StopTaskInput) (*TaskOutput, er
 
 // stopTask sets a task's desired status to STOPPED. A task whose agent is
 // gone, or that never reached an agent, is STOPPED at once.
-func stopTask(tx *Tx, t *domain.Task, code, reason string) *domain.Task {
+func stopTask(tx *state.Tx, t *domain.Task, code, reason string) *domain.Task {
 	v := cloneTask(t)
 	now := tx.Now()
 	v.DesiredStatus = domain.StatusStopped
 	v.StopCode = code
 	v.StoppedReason = reason
 	v.StoppingAt = domain.TimePtr(now)
-	ci := tx.Instance(v.Internal.ClusterName, v.Internal.InstanceID)
+	ci := getInstance(tx, v.Internal.ClusterName, v.Internal.InstanceID)
 	if ci == nil || !ci.AgentConnected {
 		markStopped(v, now)
 	}
-	tx.PutTask(v)
+	putTask(tx, v)
 	return v
 }
 
-// markStopped moves v to STOPPED now.
+// markStopped moves v to STOPPED now (putTask then drops its protection).
 func markStopped(v *domain.Task, now time.Time) {
 	v.LastStatus = domain.StatusStopped
 	v.DesiredStatus = domain.StatusStopped
@@ -244,7 +250,6 @@ func markStopped(v *domain.Task, now time.Time) {
 			v.Containers[i].LastStatus = domain.StatusStopped
 		}
 	}
-	v.Internal.ProtectedUntil = time.Time{}
 }
 
 // DescribeTasksInput is DescribeTasksRequest.
@@ -255,7 +260,7 @@ type DescribeTasksInput struct {
 }
 
 // DescribeTasks describes up to 100 tasks.
-func (s *Store) DescribeTasks(ctx context.Context, in DescribeTasksInput) (*TasksOutput, error) {
+func (s *ECS) DescribeTasks(ctx context.Context, in DescribeTasksInput) (*TasksOutput, error) {
 	if len(in.Tasks) == 0 {
 		return nil, domain.Errorf(domain.KindInvalidParameter, "Tasks cannot be empty.")
 	}
@@ -268,8 +273,8 @@ func (s *Store) DescribeTasks(ctx context.Context, in DescribeTasksInput) (*Task
 	}
 	out := &TasksOutput{Tasks: []*domain.Task{}, Failures: []domain.Failure{}}
 	var missingCluster bool
-	s.read(func(st *state) {
-		if st.clusters[cluster] == nil {
+	s.st.View(func(r *state.View) {
+		if Clusters.Get(r, cluster) == nil {
 			missingCluster = true
 			return
 		}
@@ -279,7 +284,7 @@ func (s *Store) DescribeTasks(ctx context.Context, in DescribeTasksInput) (*Task
 				out.Failures = append(out.Failures, domain.Failure{ARN: ref, Reason: domain.ReasonMissing})
 				continue
 			}
-			t := st.tasks[tc][id]
+			t := getTask(r, tc, id)
 			if t == nil {
 				out.Failures = append(out.Failures, domain.Failure{ARN: s.part.TaskARN(tc, id), Reason: domain.ReasonMissing})
 				continue
@@ -312,7 +317,7 @@ type ListTasksOutput struct {
 }
 
 // ListTasks lists tasks by filter, in a stable order, with pagination.
-func (s *Store) ListTasks(ctx context.Context, in ListTasksInput) (*ListTasksOutput, error) {
+func (s *ECS) ListTasks(ctx context.Context, in ListTasksInput) (*ListTasksOutput, error) {
 	cluster, err := clusterRef(in.Cluster)
 	if err != nil {
 		return nil, err
@@ -347,14 +352,14 @@ func (s *Store) ListTasks(ctx context.Context, in ListTasksInput) (*ListTasksOut
 	}
 	var items []item
 	found := false
-	s.read(func(st *state) {
-		if st.clusters[cluster] == nil {
+	s.st.View(func(r *state.View) {
+		if Clusters.Get(r, cluster) == nil {
 			return
 		}
 		found = true
-		src := st.tasks[cluster]
+		src := tasksByCluster.Group(r, cluster)
 		if svcName != "" && desired != domain.StatusStopped {
-			src = st.byService[svcKey(cluster, svcName)]
+			src = tasksByService.Group(r, svcKey(cluster, svcName))
 		}
 		for _, t := range src {
 			if t.DesiredStatus != desired {

@@ -329,17 +329,23 @@ type TaskInternal struct {
 	ClusterName string `json:"clusterName"`
 	ServiceName string `json:"serviceName,omitempty"`
 	InstanceID  string `json:"instanceId,omitempty"`
-	// Protection: enabled until ProtectedUntil (exclusive). A zero time
-	// means unprotected. Protection has lapsed once now >= ProtectedUntil.
-	// It is stored apart from the task record (a small key of its own), so
-	// that protection calls write a few bytes, not whole tasks.
-	ProtectedUntil time.Time `json:"-"`
 }
 
-// Protected reports whether the task's protection is live at now.
-func (t *Task) Protected(now time.Time) bool {
-	return t.Internal != nil && !t.Internal.ProtectedUntil.IsZero() && now.Before(t.Internal.ProtectedUntil)
+// Protection is a task's scale-in protection, a record of its own beside
+// the task (so that a protection call writes a few bytes, not the task).
+// The task is protected until Until (exclusive): protection has lapsed
+// once now >= Until. A task without a Protection is not protected.
+type Protection struct {
+	Cluster string
+	TaskID  string
+	// Service is the task's service. It is not stored: it comes from the
+	// task (only service tasks can be protected).
+	Service string
+	Until   time.Time
 }
+
+// Live reports whether the protection holds at now.
+func (p *Protection) Live(now time.Time) bool { return p != nil && now.Before(p.Until) }
 
 // ContainerInstance is a registered agent.
 type ContainerInstance struct {

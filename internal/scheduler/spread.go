@@ -202,3 +202,45 @@ func (sp *spread) place(k int, eligible []int, instAZ []int, azCount, instCount 
 	}
 	return out
 }
+
+// Place chooses instances for k new tasks with the spread a service's
+// starts get: the availability zone with the fewest of the group's tasks
+// first, then the instance with the fewest, ties broken by zone name and
+// instance id. Only ACTIVE, connected instances take new tasks. peers are
+// the group's tasks that are not STOPPED (only their Instance is read).
+// RunTask places its tasks with it. It returns no placement when no
+// instance can take a task.
+func Place(k int, instances []Instance, peers []Task) []Placement {
+	var sp spread
+	azIdx := map[string]int{}
+	instIdx := make(map[string]int, len(instances))
+	instAZ := make([]int, len(instances))
+	var eligible []int
+	for i, inst := range instances {
+		az, ok := azIdx[inst.AZ]
+		if !ok {
+			az = len(sp.azNames)
+			azIdx[inst.AZ] = az
+			sp.azNames = append(sp.azNames, inst.AZ)
+		}
+		instAZ[i] = az
+		instIdx[inst.ID] = i
+		sp.instNames = append(sp.instNames, inst.ID)
+		if inst.Connected && inst.Status == InstanceActive {
+			eligible = append(eligible, i)
+		}
+	}
+	azCount := make([]int, len(sp.azNames))
+	instCount := make([]int, len(instances))
+	for _, t := range peers {
+		if i, ok := instIdx[t.Instance]; ok {
+			instCount[i]++
+			azCount[instAZ[i]]++
+		}
+	}
+	var out []Placement
+	for _, i := range sp.place(k, eligible, instAZ, azCount, instCount) {
+		out = append(out, Placement{Instance: instances[i].ID, AZ: instances[i].AZ})
+	}
+	return out
+}

@@ -12,8 +12,9 @@ import (
 // ECSPrefix is the X-Amz-Target prefix of the ECS API.
 const ECSPrefix = api.ECSTargetPrefix
 
-// Register installs every supported operation on the API server.
-func Register(a *api.Server, s *control.Store) {
+// Register installs every supported operation on the API server: the ECS
+// operations, and the agent protocol (its ECS operations and its poll).
+func Register(a *api.Server, s *control.ECS, ag *control.Agents) {
 	ops := map[string]api.Handler{
 		"CreateCluster":                 api.Op(s.CreateCluster),
 		"DescribeClusters":              api.Op(s.DescribeClusters),
@@ -36,9 +37,9 @@ func Register(a *api.Server, s *control.Store) {
 		"ListContainerInstances":        api.Op(s.ListContainerInstances),
 		"DescribeContainerInstances":    api.Op(s.DescribeContainerInstances),
 		"UpdateContainerInstancesState": api.Op(s.UpdateContainerInstancesState),
-		"RegisterContainerInstance":     api.Op(s.RegisterContainerInstance),
+		"RegisterContainerInstance":     api.Op(ag.RegisterContainerInstance),
 		"DeregisterContainerInstance":   api.Op(s.DeregisterContainerInstance),
-		"SubmitTaskStateChange":         api.Op(s.SubmitTaskStateChange),
+		"SubmitTaskStateChange":         api.Op(ag.SubmitTaskStateChange),
 		"UpdateTaskProtection":          api.Op(s.UpdateTaskProtection),
 		"TagResource":                   api.Op(s.TagResource),
 		"UntagResource":                 api.Op(s.UntagResource),
@@ -48,5 +49,5 @@ func Register(a *api.Server, s *control.Store) {
 	for name, h := range ops {
 		a.Register(ECSPrefix+name, h)
 	}
-	a.Register(agentapi.PollTarget, api.Op(s.Poll))
+	a.Register(agentapi.PollTarget, api.Op(ag.Poll))
 }

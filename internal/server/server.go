@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/control"
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/state"
 	"github.com/holdfast/holdfast/internal/store"
 	"github.com/holdfast/holdfast/internal/store/storecfg"
 )
@@ -49,7 +51,9 @@ type Server struct {
 	cfg        Config
 	log        *slog.Logger
 	backend    store.Backend
-	Store      *control.Store
+	State      *state.Engine
+	ECS        *control.ECS
+	Agents     *control.Agents
 	Controller *control.Controller
 	api        *api.Server
 	ln         net.Listener
@@ -78,11 +82,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := control.Open(backend, cfg.Clock, domain.Partition{Region: cfg.Region, AccountID: cfg.AccountID}, cfg.Logger.With("part", "control"))
+	st, err := state.Open(context.Background(), backend, state.Options{Clock: cfg.Clock, Logger: cfg.Logger.With("part", "state")})
 	if err != nil {
 		backend.Close()
 		return nil, err
 	}
+	part := domain.Partition{Region: cfg.Region, AccountID: cfg.AccountID}
+	clog := cfg.Logger.With("part", "control")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := api.New(api.Config{
@@ -93,8 +99,12 @@ func New(cfg Config) (*Server, error) {
 		RateLimits:  cfg.RateLimits,
 		Registry:    reg,
 	})
-	Register(a, st)
-	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, Store: st, Controller: control.NewController(st), api: a}
+	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, State: st, api: a,
+		ECS:        control.New(st, part, clog),
+		Agents:     control.NewAgents(st, part, clog),
+		Controller: control.NewController(st, part, clog),
+	}
+	Register(a, s.ECS, s.Agents)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -128,7 +138,7 @@ func openStore(cfg Config) (store.Backend, error) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.Err(); err != nil {
+	if err := s.State.Err(); err != nil {
 		http.Error(w, "control plane stopped: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
@@ -158,18 +168,16 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	if s.cfg.DefaultCluster != "" {
-		if _, err := s.Store.CreateCluster(ctx, control.CreateClusterInput{ClusterName: s.cfg.DefaultCluster}); err != nil {
+		if _, err := s.ECS.CreateCluster(ctx, control.CreateClusterInput{ClusterName: s.cfg.DefaultCluster}); err != nil {
 			return err
 		}
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Controller.Run(runCtx, 4)
-	}()
-	go s.Store.RunHeartbeatMonitor(runCtx, s.cfg.HeartbeatTimeout)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Controller.Run(runCtx, 4) })
+	wg.Go(func() { s.Agents.Run(runCtx) })
+	wg.Go(func() { s.Agents.RunHeartbeatMonitor(runCtx, s.cfg.HeartbeatTimeout) })
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	s.ready.Store(true)
@@ -179,13 +187,16 @@ func (s *Server) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	s.ready.Store(false)
-	s.Store.BeginShutdown()
+	s.Agents.BeginShutdown()
 	shutCtx, c2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer c2()
 	_ = s.http.Shutdown(shutCtx)
+	if err == nil {
+		err = <-errc // Serve has returned ErrServerClosed
+	}
 	cancel()
-	<-done
-	s.Store.Close()
+	wg.Wait()
+	s.State.Close()
 	if cerr := s.backend.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
