@@ -28,6 +28,10 @@
 //     store.ErrInvalid before it is sent.
 //   - Concurrent Txns are independent RPCs on one gRPC connection: they are
 //     pipelined, and etcd batches their raft entries and fsyncs.
+//   - Every request requires a leader (clientv3.WithRequireLeader): a member
+//     cut off from its peers refuses it at once instead of holding it until
+//     a timeout, and the client moves on to another member. Reads are
+//     linearizable: a cut-off member never serves stale data.
 //
 // With Options.Exclusive, Open takes the installation's owner lock: the etcd
 // key <prefix without its trailing slash>.lock (outside the store's keys,
@@ -404,7 +408,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, bool, error) {
 		return store.KV{}, false, err
 	}
 	defer s.end()
-	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.opts.RequestTimeout)
 	defer cancel()
 	resp, err := s.cli.Get(rctx, s.key(key))
 	if err != nil {
@@ -448,7 +452,7 @@ func (s *Store) Scan(ctx context.Context, prefix string, fn func(kv store.KV) er
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+		rctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.opts.RequestTimeout)
 		resp, err := s.cli.Get(rctx, from, opts...)
 		cancel()
 		if err != nil {
@@ -508,22 +512,19 @@ func (s *Store) Txn(ctx context.Context, ops []store.Op) (int64, error) {
 			writes = append(writes, clientv3.OpPut(k, string(v)))
 		}
 	}
-	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-	defer cancel()
-	var (
-		resp *clientv3.TxnResponse
-		err  error
-	)
+	var cmp []clientv3.Cmp
+	var then []clientv3.Op
 	if s.session == nil {
-		resp, err = s.cli.Txn(rctx).If(cmps...).Then(writes...).Commit()
+		cmp, then = cmps, writes
 	} else {
 		// The owner lock's fence wraps the caller's Txn, so that a lost
 		// lock is told apart from the caller's own conflict.
-		inner := clientv3.OpTxn(cmps, writes, nil)
-		resp, err = s.cli.Txn(rctx).If(clientv3.Compare(clientv3.ModRevision(LockKey(s.prefix)), "=", s.lockRev)).Then(inner).Commit()
+		cmp = []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(LockKey(s.prefix)), "=", s.lockRev)}
+		then = []clientv3.Op{clientv3.OpTxn(cmps, writes, nil)}
 	}
+	resp, err := s.commit(ctx, cmp, then)
 	if err != nil {
-		return 0, s.txnErr(ctx, err)
+		return 0, err
 	}
 	s.observe(resp.Header)
 	succeeded := resp.Succeeded
@@ -538,6 +539,39 @@ func (s *Store) Txn(ctx context.Context, ops []store.Op) (int64, error) {
 		return 0, store.ErrConflict
 	}
 	return resp.Header.Revision, nil
+}
+
+// commit sends one etcd Txn. The request requires a leader: a member that
+// has none (cut off from its peers) refuses it at once, before it reaches
+// raft, instead of holding it until a timeout; such a refusal applied
+// nothing, so commit sends it again (the client balances over the
+// endpoints) until Options.RequestTimeout.
+func (s *Store) commit(ctx context.Context, cmp []clientv3.Cmp, then []clientv3.Op) (*clientv3.TxnResponse, error) {
+	rctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.opts.RequestTimeout)
+	defer cancel()
+	backoff := 10 * time.Millisecond
+	for {
+		resp, err := s.cli.Txn(rctx).If(cmp...).Then(then...).Commit()
+		if err == nil {
+			return resp, nil
+		}
+		if !errors.Is(err, rpctypes.ErrNoLeader) {
+			return nil, s.txnErr(ctx, err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+			backoff = min(2*backoff, 200*time.Millisecond)
+			continue
+		case <-rctx.Done():
+			t.Stop()
+		}
+		// Every attempt was refused: nothing was applied.
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("store/etcd: no etcd member with a leader answered within %v: %w", s.opts.RequestTimeout, err)
+	}
 }
 
 // txnErr maps the error of a sent Txn.

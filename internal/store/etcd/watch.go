@@ -36,7 +36,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, afterRev int64) (<-cha
 	start := afterRev + 1
 	// etcd tells a compacted start revision only once the watch runs;
 	// a read at that revision tells it now. A future revision is fine.
-	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.opts.RequestTimeout)
 	resp, err := s.cli.Get(rctx, s.key(prefix), clientv3.WithRev(start), clientv3.WithCountOnly())
 	cancel()
 	switch {
