@@ -1,0 +1,104 @@
+// Command etcdmember runs one etcd member through etcd's embed package, for
+// multi-member tests and benchmarks (package etcdcluster builds and starts
+// it). Its flags are named as etcd's own, so that an etcd binary can stand
+// in for it. It is test support: the holdfast binary never links etcd's
+// server.
+//
+// It exits 0 after SIGTERM or SIGINT (a clean stop) and 1 if the server
+// fails.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+func main() {
+	cfg := embed.NewConfig()
+	var listenClient, advertiseClient, listenPeer, advertisePeer string
+	flag.StringVar(&cfg.Name, "name", "default", "member name")
+	flag.StringVar(&cfg.Dir, "data-dir", "", "data directory")
+	flag.StringVar(&listenClient, "listen-client-urls", "http://127.0.0.1:2379", "client URLs to listen on")
+	flag.StringVar(&advertiseClient, "advertise-client-urls", "", "client URLs to advertise (default: the listen URLs)")
+	flag.StringVar(&listenPeer, "listen-peer-urls", "http://127.0.0.1:2380", "peer URLs to listen on")
+	flag.StringVar(&advertisePeer, "initial-advertise-peer-urls", "", "peer URLs to advertise (default: the listen URLs)")
+	flag.StringVar(&cfg.InitialCluster, "initial-cluster", "", "name=peerURL,... of the initial members")
+	flag.StringVar(&cfg.ClusterState, "initial-cluster-state", "new", "new or existing")
+	flag.StringVar(&cfg.InitialClusterToken, "initial-cluster-token", "etcd-cluster", "cluster token")
+	flag.UintVar(&cfg.MaxTxnOps, "max-txn-ops", cfg.MaxTxnOps, "max operations per Txn")
+	flag.UintVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "max bytes of a request")
+	flag.UintVar(&cfg.TickMs, "heartbeat-interval", cfg.TickMs, "heartbeat interval (ms)")
+	flag.UintVar(&cfg.ElectionMs, "election-timeout", cfg.ElectionMs, "election timeout (ms)")
+	flag.Uint64Var(&cfg.SnapshotCount, "snapshot-count", cfg.SnapshotCount, "committed entries between snapshots")
+	flag.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes, "backend size quota")
+	flag.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "disable fsync (unsafe: loses acknowledged writes on power loss)")
+	flag.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn, error")
+	flag.Parse()
+
+	var err error
+	parse := func(list string) []url.URL {
+		var out []url.URL
+		for _, s := range strings.Split(list, ",") {
+			u, perr := url.Parse(strings.TrimSpace(s))
+			if perr != nil && err == nil {
+				err = perr
+			}
+			if u != nil {
+				out = append(out, *u)
+			}
+		}
+		return out
+	}
+	cfg.ListenClientUrls = parse(listenClient)
+	cfg.ListenPeerUrls = parse(listenPeer)
+	cfg.AdvertiseClientUrls = cfg.ListenClientUrls
+	if advertiseClient != "" {
+		cfg.AdvertiseClientUrls = parse(advertiseClient)
+	}
+	cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
+	if advertisePeer != "" {
+		cfg.AdvertisePeerUrls = parse(advertisePeer)
+	}
+	if cfg.InitialCluster == "" {
+		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	}
+	cfg.Logger = "zap"
+	cfg.LogOutputs = []string{"stderr"}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcdmember:", err)
+		os.Exit(2)
+	}
+
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcdmember:", err)
+		os.Exit(1)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case <-e.Server.ReadyNotify():
+		fmt.Fprintln(os.Stderr, "etcdmember: ready")
+	case err := <-e.Err():
+		fmt.Fprintln(os.Stderr, "etcdmember:", err)
+		os.Exit(1)
+	case <-sig:
+		e.Close()
+		return
+	}
+	select {
+	case err := <-e.Err():
+		fmt.Fprintln(os.Stderr, "etcdmember:", err)
+		e.Close()
+		os.Exit(1)
+	case <-sig:
+		e.Close()
+	}
+}
