@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/holdfast/holdfast/internal/bench"
+	"github.com/holdfast/holdfast/internal/store/storecfg"
 )
 
 func benchCmd() *cobra.Command {
@@ -22,6 +23,7 @@ func benchCmd() *cobra.Command {
 	}
 	var clients, perCall int
 	var duration time.Duration
+	var sc storecfg.Config
 	var cpuProfile string
 	protect := &cobra.Command{
 		Use:   "protect",
@@ -39,12 +41,24 @@ func benchCmd() *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			r, err := bench.Protect(cmd.Context(), clients, perCall, duration)
+			if sc.IsEtcd() && !cmd.Flags().Changed("etcd-prefix") {
+				sc.Etcd.Prefix = fmt.Sprintf("/holdfast-bench-%d-%d/", os.Getpid(), time.Now().UnixNano())
+			}
+			if sc.IsEtcd() {
+				if err := sc.Validate(); err != nil {
+					return err
+				}
+			}
+			r, err := bench.Protect(cmd.Context(), clients, perCall, duration, sc)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "UpdateTaskProtection: clients=%d tasks/call=%d calls=%d errors=%d elapsed=%s\n  throughput=%.0f calls/s latency %s\n  cpus=%d\n",
-				r.Clients, r.TasksPerCall, r.Calls, r.Errors, r.Elapsed.Round(time.Millisecond), r.CallsPerSecond(), r.Latency, runtime.NumCPU())
+			where := "bolt (temporary data dir)"
+			if sc.IsEtcd() {
+				where = sc.String()
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "UpdateTaskProtection: clients=%d tasks/call=%d calls=%d errors=%d elapsed=%s\n  throughput=%.0f calls/s latency %s\n  store=%s cpus=%d load=%s\n",
+				r.Clients, r.TasksPerCall, r.Calls, r.Errors, r.Elapsed.Round(time.Millisecond), r.CallsPerSecond(), r.Latency, where, runtime.NumCPU(), bench.LoadAverage())
 			return nil
 		},
 	}
@@ -52,6 +66,8 @@ func benchCmd() *cobra.Command {
 	protect.Flags().IntVar(&perCall, "tasks-per-call", 10, "tasks per UpdateTaskProtection call")
 	protect.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to run")
 	protect.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile here")
+	sc.AddFlags(protect.Flags())
+	protect.Flags().Lookup("etcd-prefix").Usage = "key prefix in etcd; default a new one per run (it must be empty; the bench deletes it afterwards)"
 
 	var tasks int
 	reload := &cobra.Command{

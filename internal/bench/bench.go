@@ -22,10 +22,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/holdfast/holdfast/internal/control"
 	"github.com/holdfast/holdfast/internal/domain"
 	"github.com/holdfast/holdfast/internal/server"
+	"github.com/holdfast/holdfast/internal/store/etcd"
+	"github.com/holdfast/holdfast/internal/store/storecfg"
 )
 
 const (
@@ -52,11 +55,11 @@ func (l Latencies) String() string {
 	return fmt.Sprintf("n=%d p50=%s p99=%s max=%s", l.N, l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond), l.Max.Round(time.Microsecond))
 }
 
-// startServer runs a control plane on a temporary data dir.
 // openServer opens a control plane on dir (loading the store) without
-// serving it.
-func openServer(dir string) (*server.Server, error) {
+// serving it. sc selects the store; its zero value is bolt in dir.
+func openServer(dir string, sc storecfg.Config) (*server.Server, error) {
 	return server.New(server.Config{
+		Store:            sc,
 		DataDir:          dir,
 		Listen:           "127.0.0.1:0",
 		Region:           "us-east-1",
@@ -71,8 +74,8 @@ func openServer(dir string) (*server.Server, error) {
 
 // startServer serves a control plane on dir until ctx ends; done is closed
 // once it has stopped and released the store.
-func startServer(ctx context.Context, dir string) (srv *server.Server, addr string, done <-chan struct{}, err error) {
-	srv, err = openServer(dir)
+func startServer(ctx context.Context, dir string, sc storecfg.Config) (srv *server.Server, addr string, done <-chan struct{}, err error) {
+	srv, err = openServer(dir, sc)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -190,6 +193,30 @@ func (r *signedRequest) doCtx(ctx context.Context, c *http.Client) (int, []byte,
 	return resp.StatusCode, b, err
 }
 
+// emptyEtcdPrefix checks that sc's etcd prefix holds nothing (a bench
+// never runs on someone's data), or with clear deletes what the bench
+// wrote there.
+func emptyEtcdPrefix(ctx context.Context, sc storecfg.Config, clear bool) error {
+	b, err := sc.Open(ctx, storecfg.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	s := b.(*etcd.Store)
+	if clear {
+		_, err := s.Client().Delete(ctx, s.Prefix(), clientv3.WithPrefix())
+		return err
+	}
+	resp, err := s.Client().Get(ctx, s.Prefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return err
+	}
+	if resp.Count > 0 {
+		return fmt.Errorf("etcd prefix %s holds %d keys; the bench needs an empty prefix", s.Prefix(), resp.Count)
+	}
+	return nil
+}
+
 // ProtectResult is the outcome of Protect.
 type ProtectResult struct {
 	Clients, TasksPerCall int
@@ -204,19 +231,30 @@ func (r ProtectResult) CallsPerSecond() float64 { return float64(r.Calls) / r.El
 
 // Protect measures UpdateTaskProtection through the real HTTP server and
 // the durable store: clients goroutines, each owning tasksPerCall tasks,
-// alternately protect and release them for duration.
-func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Duration) (ProtectResult, error) {
+// alternately protect and release them for duration. sc selects the store
+// (zero: bolt in a temporary dir); an etcd store's prefix must be empty.
+func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Duration, sc storecfg.Config) (ProtectResult, error) {
 	dir, err := os.MkdirTemp("", "holdfast-bench-")
 	if err != nil {
 		return ProtectResult{}, err
 	}
 	defer os.RemoveAll(dir)
+	if sc.IsEtcd() {
+		if err := emptyEtcdPrefix(ctx, sc, false); err != nil {
+			return ProtectResult{}, err
+		}
+		defer emptyEtcdPrefix(context.WithoutCancel(ctx), sc, true)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv, addr, _, err := startServer(ctx, dir)
+	srv, addr, stopped, err := startServer(ctx, dir, sc)
 	if err != nil {
 		return ProtectResult{}, err
 	}
+	defer func() {
+		cancel()
+		<-stopped // the store is closed (and an etcd owner lock released)
+	}()
 	arns, err := seedService(ctx, srv, "bench", clients*tasksPerCall)
 	if err != nil {
 		return ProtectResult{}, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/internal/control"
+	"github.com/holdfast/holdfast/internal/store/storecfg"
 )
 
 // ReloadResult is the outcome of Reload.
@@ -37,7 +38,7 @@ func Reload(ctx context.Context, tasks int, self string, childArgs []string) (Re
 	res := ReloadResult{Tasks: tasks}
 	t0 := time.Now()
 	sctx, cancel := context.WithCancel(ctx)
-	srv, _, stopped, err := startServer(sctx, dir)
+	srv, _, stopped, err := startServer(sctx, dir, storecfg.Config{})
 	if err != nil {
 		cancel()
 		return res, err
@@ -105,7 +106,7 @@ func seedMore(ctx context.Context, st *control.ECS, name string, n int) ([]strin
 // control plane does at start, and prints load_ns, rss and hwm.
 func ReloadChild(dir string) error {
 	t0 := time.Now()
-	srv, err := openServer(dir)
+	srv, err := openServer(dir, storecfg.Config{})
 	if err != nil {
 		return err
 	}

@@ -178,8 +178,8 @@ func TestConcurrentNetworks(t *testing.T) {
 // A test run killed with kill -9 leaves its namespaces; the next Create
 // removes them, and the processes inside.
 func TestStaleNetworksRemoved(t *testing.T) {
-	if why := Available(); why != "" {
-		t.Skip("skipped: " + why)
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: network namespaces need root (CI runs as root)")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "NETNS_TEST_HELPER=create")

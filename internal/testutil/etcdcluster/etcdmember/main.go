@@ -6,14 +6,22 @@
 //
 // It exits 0 after SIGTERM or SIGINT (a clean stop) and 1 if the server
 // fails.
+//
+// With --local-cluster N it instead starts N members of itself on
+// 127.0.0.1 (data dirs under --data-dir), prints ENDPOINTS=<client URLs>
+// once they run, and stops them on SIGINT or SIGTERM: a local cluster for
+// `holdfast bench protect --store etcd` (docs/benchmarks.md).
 package main
 
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -40,7 +48,11 @@ func main() {
 	flag.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes, "backend size quota")
 	flag.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "disable fsync (unsafe: loses acknowledged writes on power loss)")
 	flag.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn, error")
+	localCluster := flag.Int("local-cluster", 0, "start this many members of this program on 127.0.0.1 and print their endpoints")
 	flag.Parse()
+	if *localCluster > 0 {
+		os.Exit(runLocalCluster(*localCluster, cfg))
+	}
 
 	var err error
 	parse := func(list string) []url.URL {
@@ -101,4 +113,77 @@ func main() {
 	case <-sig:
 		e.Close()
 	}
+}
+
+// runLocalCluster starts n member processes and waits for a signal.
+func runLocalCluster(n int, cfg *embed.Config) int {
+	if cfg.Dir == "" {
+		fmt.Fprintln(os.Stderr, "etcdmember: --local-cluster needs --data-dir")
+		return 2
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcdmember:", err)
+		return 1
+	}
+	freePort := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "etcdmember:", err)
+			os.Exit(1)
+		}
+		defer ln.Close()
+		return "http://" + ln.Addr().String()
+	}
+	type member struct{ name, client, peer string }
+	var members []member
+	var initial, clients []string
+	for i := range n {
+		m := member{name: fmt.Sprintf("m%d", i+1), client: freePort(), peer: freePort()}
+		members = append(members, m)
+		initial = append(initial, m.name+"="+m.peer)
+		clients = append(clients, m.client)
+	}
+	var procs []*exec.Cmd
+	for _, m := range members {
+		args := []string{
+			"--name", m.name, "--data-dir", filepath.Join(cfg.Dir, m.name),
+			"--listen-client-urls", m.client, "--listen-peer-urls", m.peer,
+			"--initial-cluster", strings.Join(initial, ","),
+			"--max-txn-ops", fmt.Sprint(cfg.MaxTxnOps), "--max-request-bytes", fmt.Sprint(cfg.MaxRequestBytes),
+			"--log-level", cfg.LogLevel,
+		}
+		if cfg.UnsafeNoFsync {
+			args = append(args, "--unsafe-no-fsync")
+		}
+		cmd := exec.Command(self, args...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "etcdmember:", err)
+			return 1
+		}
+		procs = append(procs, cmd)
+	}
+	fmt.Printf("ENDPOINTS=%s\n", strings.Join(clients, ","))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	exited := make(chan error, len(procs))
+	for _, p := range procs {
+		go func() { exited <- p.Wait() }()
+	}
+	code := 0
+	select {
+	case <-sig:
+	case err := <-exited:
+		fmt.Fprintln(os.Stderr, "etcdmember: a member exited:", err)
+		code = 1
+	}
+	for _, p := range procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for range procs[:len(procs)-code] {
+		<-exited
+	}
+	return code
 }
