@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -17,9 +18,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/holdfast/holdfast/internal/agent"
+	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
 	"github.com/holdfast/holdfast/internal/server"
 	"github.com/holdfast/holdfast/internal/store/storecfg"
 )
@@ -148,8 +151,38 @@ func shimArgv() []string {
 	return []string{exe, "shim"}
 }
 
+// logFlags are the container log cap flags of `holdfast up` and `holdfast
+// agent`.
+type logFlags struct {
+	maxSize  string
+	maxFiles int
+}
+
+func (l *logFlags) add(cmd *cobra.Command) {
+	def := agent.DefaultLogLimits
+	cmd.Flags().StringVar(&l.maxSize, "log-max-size", humanize.IBytes(uint64(def.MaxBytes)),
+		"cap of each container log file, e.g. 10MiB, 512KiB or 0 for no cap; the log rotates when it is full")
+	cmd.Flags().IntVar(&l.maxFiles, "log-max-files", def.MaxFiles,
+		"log files kept per container, the current one included: at most log-max-size x log-max-files bytes of each container's output are on disk")
+}
+
+func (l *logFlags) limits() (logfile.Limits, error) {
+	n, err := humanize.ParseBytes(l.maxSize)
+	if err != nil || n > math.MaxInt64 {
+		return logfile.Limits{}, fmt.Errorf("--log-max-size %q: want a size such as 10MiB", l.maxSize)
+	}
+	if l.maxFiles < 1 {
+		return logfile.Limits{}, fmt.Errorf("--log-max-files %d: want 1 or more", l.maxFiles)
+	}
+	if n == 0 {
+		return logfile.Limits{MaxBytes: -1}, nil // no cap
+	}
+	return logfile.Limits{MaxBytes: int64(n), MaxFiles: l.maxFiles}, nil
+}
+
 func upCmd() *cobra.Command {
 	var f controlFlags
+	var lf logFlags
 	var agentListen string
 	var attrs []string
 	cmd := &cobra.Command{
@@ -158,6 +191,10 @@ func upCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log := newLogger(f.logLevel)
+			logLimits, err := lf.limits()
+			if err != nil {
+				return err
+			}
 			cfg, generated, err := f.serverConfig(log)
 			if err != nil {
 				return err
@@ -178,6 +215,7 @@ func upCmd() *cobra.Command {
 				Region:          f.region,
 				AccessKeyID:     cfg.AccessKeyID,
 				SecretAccessKey: cfg.SecretAccessKey,
+				LogLimits:       logLimits,
 				Logger:          log.With("part", "agent"),
 			}, agentListen, attrs)
 			if err != nil {
@@ -215,6 +253,7 @@ func upCmd() *cobra.Command {
 		},
 	}
 	f.add(cmd)
+	lf.add(cmd)
 	cmd.Flags().StringVar(&agentListen, "agent-listen", defaultAgentListen, "HOST:PORT of the task endpoint (what ECS_AGENT_URI points at)")
 	cmd.Flags().StringArrayVar(&attrs, "attribute", nil, "container-instance attribute NAME=VALUE for the local agent (repeatable), e.g. availability-zone=a")
 	return cmd
@@ -337,12 +376,17 @@ func serverCmd() *cobra.Command {
 func agentCmd() *cobra.Command {
 	var cluster, serverURL, listen, dataDir, region, accessKey, secretKey, logLevel string
 	var attrs []string
+	var lf logFlags
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a node agent that registers with a control plane and runs tasks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log := newLogger(logLevel)
+			logLimits, err := lf.limits()
+			if err != nil {
+				return err
+			}
 			if accessKey == "" {
 				accessKey = os.Getenv("HOLDFAST_ACCESS_KEY_ID")
 			}
@@ -359,6 +403,7 @@ func agentCmd() *cobra.Command {
 				Region:          region,
 				AccessKeyID:     accessKey,
 				SecretAccessKey: secretKey,
+				LogLimits:       logLimits,
 				Logger:          log,
 			}, listen, attrs)
 			if err != nil {
@@ -380,6 +425,7 @@ func agentCmd() *cobra.Command {
 	cmd.Flags().StringVar(&secretKey, "secret-access-key", "", "secret access key (else $HOLDFAST_SECRET_ACCESS_KEY)")
 	cmd.Flags().StringArrayVar(&attrs, "attribute", nil, "container-instance attribute NAME=VALUE (repeatable), e.g. availability-zone=a")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	lf.add(cmd)
 	return cmd
 }
 

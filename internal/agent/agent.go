@@ -51,6 +51,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/holdfast/holdfast/internal/agent/ctr"
+	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
 	"github.com/holdfast/holdfast/internal/agent/endpoint"
 	"github.com/holdfast/holdfast/internal/agent/runtime/process"
 )
@@ -84,8 +85,15 @@ type Config struct {
 	PollWait time.Duration
 	// CallTimeout is the task endpoint's ECS-call budget (default 4 s).
 	CallTimeout time.Duration
-	Logger      *slog.Logger
+	// LogLimits cap each container's log (the zero value means
+	// DefaultLogLimits; a MaxBytes below zero means no cap).
+	LogLimits logfile.Limits
+	Logger    *slog.Logger
 }
+
+// DefaultLogLimits is the log cap of each container unless Config says
+// otherwise: 10 MiB per file, 2 files (at most 20 MiB on disk).
+var DefaultLogLimits = logfile.Limits{MaxBytes: 10 << 20, MaxFiles: 2}
 
 // Agent is a running node agent.
 type Agent struct {
@@ -133,6 +141,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
+	}
+	if cfg.LogLimits == (logfile.Limits{}) {
+		cfg.LogLimits = DefaultLogLimits
 	}
 	rt := cfg.Runtime
 	closeRT := func() {

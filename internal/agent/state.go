@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/internal/agent/ctr"
+	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
 	"github.com/holdfast/holdfast/internal/agent/endpoint"
 	"github.com/holdfast/holdfast/internal/domain"
 )
@@ -88,18 +88,35 @@ func (a *Agent) logPath(taskID, container string) string {
 	return filepath.Join(a.cfg.DataDir, "logs", taskID, container+".log")
 }
 
+// LogOffsetHeader is the response header of the logs endpoint that gives
+// the position of the body's first byte in the container's output (see
+// ctr.LogOptions.Offset): a client whose stream was cut resumes from it
+// plus what it read, with ?offset=.
+const LogOffsetHeader = "X-Holdfast-Log-Offset"
+
 // serveLogs streams a task's container logs: GET
-// /holdfast/v1/logs/{task}?container=NAME&follow=1. Without container, the
-// first container's log. While the runtime knows the container the log
-// comes from the runtime (following it until the container exits);
-// afterwards from the file the runtime left at its log path.
+// /holdfast/v1/logs/{task}?container=NAME&follow=1&offset=N. Without
+// container, the first container's log. While the runtime knows the
+// container the log comes from the runtime (following it until the
+// container exits); afterwards from the files the runtime left at its log
+// path.
 func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("task")
 	if strings.ContainsAny(id, "/.") || id == "" {
 		http.Error(w, "bad task id", http.StatusBadRequest)
 		return
 	}
-	name := r.URL.Query().Get("container")
+	q := r.URL.Query()
+	var offset int64
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			http.Error(w, "bad offset", http.StatusBadRequest)
+			return
+		}
+		offset = n
+	}
+	name := q.Get("container")
 	if name == "" {
 		entries, _ := os.ReadDir(filepath.Join(a.cfg.DataDir, "logs", id))
 		for _, e := range entries {
@@ -113,15 +130,15 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no logs for task "+id, http.StatusNotFound)
 		return
 	}
-	var src io.ReadCloser
+	var src ctr.LogReader
 	if rid := a.runtimeID(id, name); rid != "" {
-		rc, err := a.rt.Logs(r.Context(), rid, ctr.LogOptions{Follow: r.URL.Query().Get("follow") != ""})
+		rc, err := a.rt.Logs(r.Context(), rid, ctr.LogOptions{Follow: q.Get("follow") != "", Offset: offset})
 		if err == nil {
 			src = rc
 		}
 	}
 	if src == nil {
-		f, err := os.Open(a.logPath(id, name))
+		f, err := logfile.Open(r.Context(), a.logPath(id, name), logfile.ReadOptions{Offset: offset})
 		if err != nil {
 			http.Error(w, "no logs for task "+id, http.StatusNotFound)
 			return
@@ -130,6 +147,7 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	defer src.Close()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set(LogOffsetHeader, strconv.FormatInt(src.Offset(), 10))
 	fl, _ := w.(http.Flusher)
 	buf := make([]byte, 32<<10)
 	for {

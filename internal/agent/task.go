@@ -194,6 +194,7 @@ func (a *Agent) nextStart(id string, i int, task ctr.TaskSpec) (spec ctr.Spec, s
 		Container:   cd,
 		Env:         a.env(cd, c),
 		LogPath:     a.logPath(id, cd.Name),
+		LogLimits:   a.cfg.LogLimits,
 		StopTimeout: c.StopTimeout,
 	}, false, false
 }

@@ -62,10 +62,12 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	testutil.Eventually(t, 90*time.Second, 200*time.Millisecond, what, cond)
 }
 
-func startUp(t *testing.T) *cluster {
+// startUp runs `holdfast up` with extra flags.
+func startUp(t *testing.T, extra ...string) *cluster {
 	t.Helper()
 	c := &cluster{bin: testutil.BuildHoldfast(t), dataDir: t.TempDir()}
-	up := exec.Command(c.bin, "up", "--data-dir", c.dataDir, "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--log-level", "warn")
+	args := append([]string{"up", "--data-dir", c.dataDir, "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	up := exec.Command(c.bin, args...)
 	up.Env = cleanEnv()
 	var upErr bytes.Buffer
 	up.Stderr = &upErr

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,15 +91,21 @@ func (c *Client) Logs(ctx context.Context, task string, o LogsOptions) error {
 }
 
 // stream copies the log at u to w. The agent's server cuts long responses
-// (its write timeout), so a cut stream is requested again and the bytes
-// already written are skipped. With follow, a stream that ends is requested
-// again until the task has stopped.
+// (its write timeout), so a cut stream is requested again from the position
+// reached (?offset=, see agent.LogOffsetHeader). With follow, a stream that
+// ends is requested again until the task has stopped.
 func (c *Client) stream(ctx context.Context, u string, w io.Writer, follow bool, task string) error {
-	var written int64
+	var pos int64
 	stalls := 0
 	for {
-		n, complete, err := c.fetch(ctx, u, w, written)
-		written += n
+		n, at, complete, err := c.fetch(ctx, u, w, pos)
+		if err == nil && at > pos {
+			// The agent keeps only the newest part of a log (its size cap).
+			fmt.Fprintf(c.opts.Stderr, "(%d bytes of earlier output were rotated away)\n", at-pos)
+		}
+		if err == nil {
+			pos = at + n
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -133,19 +140,27 @@ func (c *Client) stream(ctx context.Context, u string, w io.Writer, follow bool,
 	}
 }
 
-// fetch GETs u, skips the first skip bytes of the body and copies the rest
-// to w. complete reports that the body ended normally (not cut short).
-func (c *Client) fetch(ctx context.Context, u string, w io.Writer, skip int64) (n int64, complete bool, err error) {
+// fetch GETs u from position from and copies the body to w. It returns
+// how many bytes it copied, the position of the first of them, and whether
+// the body ended normally (not cut short).
+func (c *Client) fetch(ctx context.Context, u string, w io.Writer, from int64) (n, at int64, complete bool, err error) {
+	if from > 0 {
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		u += sep + "offset=" + strconv.FormatInt(from, 10)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, false, ctx.Err()
+			return 0, 0, false, ctx.Err()
 		}
-		return 0, false, fmt.Errorf("reading logs from the agent: %w", err)
+		return 0, 0, false, fmt.Errorf("reading logs from the agent: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -154,24 +169,26 @@ func (c *Client) fetch(ctx context.Context, u string, w io.Writer, skip int64) (
 		if msg == "" {
 			msg = resp.Status
 		}
-		return 0, false, fmt.Errorf("agent: %s", msg)
+		return 0, 0, false, fmt.Errorf("agent: %s", msg)
 	}
-	if skip > 0 {
-		if _, err := io.CopyN(io.Discard, resp.Body, skip); err != nil {
-			// Cut again before reaching new output: ask again.
-			return 0, false, nil
-		}
+	at = from
+	if v, err := strconv.ParseInt(resp.Header.Get(logOffsetHeader), 10, 64); err == nil && v >= 0 {
+		at = v
 	}
 	n, err = io.Copy(w, resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
-			return n, false, ctx.Err()
+			return n, at, false, ctx.Err()
 		}
 		// Cut short: the caller asks again.
-		return n, false, nil
+		return n, at, false, nil
 	}
-	return n, true, nil
+	return n, at, true, nil
 }
+
+// logOffsetHeader is agent.LogOffsetHeader (the CLI does not import the
+// agent).
+const logOffsetHeader = "X-Holdfast-Log-Offset"
 
 // describeTask reads one task by id or ARN.
 func (c *Client) describeTask(ctx context.Context, task string) (*types.Task, error) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
 	"github.com/holdfast/holdfast/internal/domain"
 )
 
@@ -72,13 +73,16 @@ type Runtime interface {
 	// the task has exited. Idempotent; an unknown task is not an error.
 	TeardownTask(ctx context.Context, taskID string) error
 
-	// Logs streams the container's combined stdout and stderr from its
-	// start, in write order. With opts.Follow it keeps streaming until the
-	// container has exited and everything it wrote was read, or ctx ends.
-	// An id the runtime does not know (never started, or forgotten) is
-	// ErrNotFound; the log is then at the Spec's LogPath, where every
-	// runtime leaves it by the time the Exited event is delivered.
-	Logs(ctx context.Context, id string, opts LogOptions) (io.ReadCloser, error)
+	// Logs streams the container's combined stdout and stderr in write
+	// order, from opts.Offset (a position in its output; what was rotated
+	// away under Spec.LogLimits is skipped, and the stream's Offset says
+	// where it starts). With opts.Follow it keeps streaming, across
+	// rotations, until the container has exited and everything it wrote
+	// was read, or ctx ends. An id the runtime does not know (never
+	// started, or forgotten) is ErrNotFound; the log is then at the Spec's
+	// LogPath, in the layout of package ctr/logfile, where every runtime
+	// leaves it by the time the Exited event is delivered.
+	Logs(ctx context.Context, id string, opts LogOptions) (LogReader, error)
 
 	// Stats samples the resource use of a running container; a container
 	// that is not running is ErrNotRunning, an unknown id ErrNotFound.
@@ -173,9 +177,14 @@ type Spec struct {
 	// (Docker), or the agent's PATH and HOME where configured (process).
 	Env []string
 	// LogPath is the file that keeps the container's combined stdout and
-	// stderr, in write order; it stays after Forget. The runtime creates
-	// its directory.
+	// stderr, in write order, in the layout of package ctr/logfile (older
+	// output in parts next to it); it stays after Forget. The runtime
+	// creates its directory; the files are private to the agent (0600).
 	LogPath string
+	// LogLimits cap the container's log: the runtime rotates it so that
+	// no more than LogLimits.Total() bytes of it are on disk at any time,
+	// however fast the container writes (zero: no cap).
+	LogLimits logfile.Limits
 	// StopTimeout is the grace period Stop uses by default; 0 means
 	// DefaultStopTimeout.
 	StopTimeout time.Duration
@@ -242,6 +251,19 @@ type Exit struct {
 type LogOptions struct {
 	// Follow keeps the stream open until the container has exited.
 	Follow bool
+	// Offset is where to start: a position in the container's output
+	// (bytes it wrote since it started). A stream cut short resumes from
+	// its Offset plus what was read.
+	Offset int64
+}
+
+// LogReader is a stream of a container's log.
+type LogReader interface {
+	io.ReadCloser
+	// Offset is the position of the stream's first byte in the
+	// container's output: LogOptions.Offset, or later when the output
+	// there was rotated away.
+	Offset() int64
 }
 
 // Stats is one sample of a container's resource use.

@@ -4,8 +4,8 @@
 // Docker runtime, and an in-memory fake for fast agent tests
 // (internal/agent/runtime/fake). It holds only the contract and a few
 // helpers that runtimes share (health check rules, MergeEnv); it imports
-// the standard library and internal/domain, nothing else, because the
-// process runtime's shim binary links it.
+// the standard library, internal/domain and ctr/logfile (the on-disk layout
+// of container logs, which the process runtime's shim binary links).
 //
 // # The model
 //

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/internal/agent/ctr"
+	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
+	"github.com/holdfast/holdfast/internal/agent/ctr/workload"
 	"github.com/holdfast/holdfast/internal/domain"
 )
 
@@ -76,6 +78,8 @@ func Run(t *testing.T, f Factory) {
 		{"StartFailure", testStartFailure},
 		{"IDs", testIDs},
 		{"FollowLogs", testFollowLogs},
+		{"LogCap", testLogCap},
+		{"FollowLogsAcrossRotations", testFollowRotations},
 		{"Stats", testStats},
 		{"Health", testHealth},
 		{"ConcurrentStarts", testConcurrent},
@@ -698,6 +702,115 @@ func testClosed(t *testing.T, f Factory) {
 	}
 	if _, err := e.rt.Start(context.Background(), e.spec("t1-late", "exit", "0")); !errors.Is(err, ctr.ErrClosed) {
 		t.Fatalf("Start after Close: %v, want ErrClosed", err)
+	}
+}
+
+// output is what a script of lines steps printing n lines in all writes.
+func output(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		b.WriteString(workload.Line(i))
+	}
+	return b.String()
+}
+
+// logsFrom reads id's log from offset (no follow) and returns it with the
+// position it started at.
+func (e *env) logsFrom(id string, offset int64) (string, int64) {
+	e.t.Helper()
+	rc, err := e.rt.Logs(context.Background(), id, ctr.LogOptions{Offset: offset})
+	if err != nil {
+		e.t.Fatalf("Logs(%s, offset %d): %v", id, offset, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		e.t.Fatalf("reading logs of %s: %v", id, err)
+	}
+	return string(b), rc.Offset()
+}
+
+// A container that writes much more than its log cap leaves at most the cap
+// on disk (at its LogPath, in ctr/logfile's layout) and its newest output
+// readable, from any position, through the runtime and after Forget.
+func testLogCap(t *testing.T, f Factory) {
+	e := newEnv(t, f)
+	const n = 3000 // 36,000 bytes
+	s := e.spec("t1-flood", "lines", fmt.Sprint(n), "exit", "0")
+	s.LogLimits = logfile.Limits{MaxBytes: 4096, MaxFiles: 3}
+	e.start(s)
+	e.wantCode(e.exit(s.ID), 0)
+	all := output(n)
+	got, off := e.logsFrom(s.ID, 0)
+	if got != all[off:] {
+		t.Fatalf("log from %d is not the end of the output (%d bytes read)", off, len(got))
+	}
+	if kept := int64(len(got)); kept > s.LogLimits.Total() || kept <= s.LogLimits.Total()-s.LogLimits.MaxBytes {
+		t.Fatalf("kept %d bytes of %d under %v", kept, len(all), s.LogLimits)
+	}
+	// From a position still kept: exactly what follows it.
+	from := int64(len(all)) - 100
+	if got, at := e.logsFrom(s.ID, from); at != from || got != all[from:] {
+		t.Fatalf("log from %d started at %d with %d bytes, want the last 100", from, at, len(got))
+	}
+	if err := e.rt.Forget(s.ID); err != nil {
+		t.Fatal(err)
+	}
+	paths, err := logfile.Paths(s.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("log file %s has mode %v; logs are private to the agent", p, perm)
+		}
+		total += fi.Size()
+	}
+	if len(paths) > s.LogLimits.MaxFiles || total > s.LogLimits.Total() {
+		t.Fatalf("%d log files, %d bytes on disk under %v", len(paths), total, s.LogLimits)
+	}
+	r, err := logfile.Open(context.Background(), s.LogPath, logfile.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if b, err := io.ReadAll(r); err != nil || string(b) != got || r.Offset() != off {
+		t.Fatalf("log after Forget: %d bytes from %d, %v; want %d from %d", len(b), r.Offset(), err, len(got), off)
+	}
+}
+
+// A follower started with the container reads on across rotations to the
+// last line; it may skip what was rotated away before it read it, never
+// reorder or stop early.
+func testFollowRotations(t *testing.T, f Factory) {
+	e := newEnv(t, f)
+	var script []string
+	for range 6 {
+		script = append(script, "lines", "300", "sleep-ms", "200")
+	}
+	s := e.spec("t1-rotating", append(script, "exit", "0")...)
+	s.LogLimits = logfile.Limits{MaxBytes: 4096, MaxFiles: 2}
+	e.start(s)
+	out := e.logs(s.ID, true)
+	e.wantCode(e.exit(s.ID), 0)
+	if !strings.HasPrefix(out, workload.Line(1)) {
+		t.Fatalf("the follower did not start at the first line: %.40q", out)
+	}
+	if !strings.HasSuffix(out, workload.Line(6*300)) {
+		t.Fatalf("the follower stopped before the last line: ...%q", out[max(0, len(out)-40):])
+	}
+	last := 0
+	for line := range strings.Lines(out) {
+		var n int
+		if _, err := fmt.Sscanf(line, "line-%06d\n", &n); err != nil || line != workload.Line(n) || n <= last {
+			t.Fatalf("followed line %q after line %d", line, last)
+		}
+		last = n
 	}
 }
 

@@ -15,6 +15,9 @@
 //	trap-term N    from now on, SIGTERM makes it exit with status N
 //	ignore-term    from now on, SIGTERM is ignored (only SIGKILL stops it)
 //	exit N         exit with status N
+//	lines N        print N numbered lines on stdout, as fast as it can: the
+//	               script's lines are numbered from 1 on, across every
+//	               lines step, and each is Line(n) (LineLen bytes)
 //
 // A script that ends without exit exits 0. Until trap-term or ignore-term,
 // SIGTERM kills it as it would kill a program without a handler: exit
@@ -23,6 +26,7 @@
 package workload
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/signal"
@@ -56,7 +60,7 @@ func Parse(args []string) ([]Step, error) {
 			}
 			i++
 			s.Arg = args[i]
-		case "sleep-ms", "trap-term", "exit":
+		case "sleep-ms", "trap-term", "exit", "lines":
 			if i+1 >= len(args) {
 				return nil, fmt.Errorf("workload: %s needs a number", s.Op)
 			}
@@ -73,6 +77,13 @@ func Parse(args []string) ([]Step, error) {
 	}
 	return steps, nil
 }
+
+// LineLen is the length of every line a lines step prints.
+const LineLen = len("line-000001\n")
+
+// Line is the n-th line that lines steps print (n from 1), newline
+// included: "line-000042\n".
+func Line(n int) string { return fmt.Sprintf("line-%06d\n", n) }
 
 // Run executes a script as a real program and returns its exit status.
 func Run(args []string) int {
@@ -97,8 +108,16 @@ func Run(args []string) int {
 		time.Sleep(100 * time.Millisecond)
 		os.Exit(128 + int(syscall.SIGTERM))
 	}()
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	lines := 0
 	for _, s := range steps {
 		switch s.Op {
+		case "lines":
+			for range s.N {
+				lines++
+				_, _ = out.WriteString(Line(lines))
+			}
+			_ = out.Flush()
 		case "out":
 			fmt.Fprintln(os.Stdout, s.Arg)
 		case "err":

@@ -19,10 +19,8 @@
 package fake
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +28,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/internal/agent/ctr"
+	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
 	"github.com/holdfast/holdfast/internal/agent/ctr/workload"
 	"github.com/holdfast/holdfast/internal/domain"
 )
@@ -73,8 +72,9 @@ type container struct {
 	pc        int // next step
 	pid       int
 	startedAt time.Time
-	log       bytes.Buffer
-	changed   chan struct{} // closed and replaced on every log write and at exit
+	log       *logfile.Writer // closed at exit
+	lines     int             // lines printed by lines steps
+	exitedCh  chan struct{}   // closed at exit
 
 	trap       int // exit status on SIGTERM; -1: die by it
 	ignoreTerm bool
@@ -244,7 +244,7 @@ func (r *Runtime) Start(ctx context.Context, spec ctr.Spec) (ctr.Info, error) {
 	if spec.LogPath == "" {
 		return ctr.Info{}, fmt.Errorf("fake runtime: %s: no log path", spec.ID)
 	}
-	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o700); err != nil {
 		return ctr.Info{}, err
 	}
 	h := r.h
@@ -256,9 +256,13 @@ func (r *Runtime) Start(ctx context.Context, spec ctr.Spec) (ctr.Info, error) {
 	if spec.StopTimeout <= 0 {
 		spec.StopTimeout = ctr.DefaultStopTimeout
 	}
+	lw, err := logfile.Create(spec.LogPath, spec.LogLimits)
+	if err != nil {
+		return ctr.Info{}, fmt.Errorf("%w: log: %v", ctr.ErrCannotStart, err)
+	}
 	h.nextPID++
 	c := &container{spec: spec, steps: steps, pid: h.nextPID, startedAt: time.Now().UTC(),
-		changed: make(chan struct{}), trap: -1, adoptedBy: r}
+		log: lw, exitedCh: make(chan struct{}), trap: -1, adoptedBy: r}
 	h.containers[spec.ID] = c
 	if cfg, ok := ctr.ParseHealthCheck(cd.HealthCheck); ok {
 		c.healthCfg = cfg
@@ -277,6 +281,11 @@ func (c *container) run(h *Host) {
 		switch s.Op {
 		case "out", "err":
 			c.write(s.Arg + "\n")
+		case "lines":
+			for range s.N {
+				c.lines++
+				c.write(workload.Line(c.lines))
+			}
 		case "env":
 			line := s.Arg + " unset\n"
 			for _, kv := range c.spec.Env {
@@ -310,14 +319,10 @@ func (c *container) run(h *Host) {
 	}
 }
 
+// write appends to the container's log (what does not fit on a full disk
+// is lost, as a real container's output would be). Host.mu is held.
 func (c *container) write(s string) {
-	c.log.WriteString(s)
-	if f, err := os.OpenFile(c.spec.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err == nil {
-		_, _ = f.WriteString(s)
-		f.Close()
-	}
-	close(c.changed)
-	c.changed = make(chan struct{})
+	_, _ = c.log.Write([]byte(s))
 }
 
 // finish ends the container. Host.mu is held.
@@ -334,8 +339,8 @@ func (c *container) finish(code int, signal string, oom bool) {
 	c.timer, c.healthTimer = nil, nil
 	c.exit = ctr.Event{Type: ctr.Exited, ID: c.spec.ID, At: time.Now().UTC(),
 		Exit: ctr.Exit{ExitCode: &code, Signal: signal, OOMKilled: oom}}
-	close(c.changed)
-	c.changed = make(chan struct{})
+	_ = c.log.Close()
+	close(c.exitedCh)
 	c.emit(c.exit)
 }
 
@@ -470,52 +475,20 @@ func (r *Runtime) Forget(id string) error {
 	return nil
 }
 
-// Logs reads the container's output.
-func (r *Runtime) Logs(ctx context.Context, id string, opts ctr.LogOptions) (io.ReadCloser, error) {
+// Logs reads the container's log file, following it by polling.
+func (r *Runtime) Logs(ctx context.Context, id string, opts ctr.LogOptions) (ctr.LogReader, error) {
 	r.h.mu.Lock()
-	defer r.h.mu.Unlock()
-	if _, err := r.get(id); err != nil {
+	c, err := r.get(id)
+	if err != nil {
+		r.h.mu.Unlock()
 		return nil, err
 	}
-	return &logReader{ctx: ctx, h: r.h, id: id, follow: opts.Follow}, nil
+	path, exited := c.spec.LogPath, c.exitedCh
+	r.h.mu.Unlock()
+	return logfile.Open(ctx, path, logfile.ReadOptions{
+		Offset: opts.Offset, Follow: opts.Follow, Done: exited, Stop: r.done, Poll: 5 * time.Millisecond,
+	})
 }
-
-type logReader struct {
-	ctx    context.Context
-	h      *Host
-	id     string
-	follow bool
-	off    int
-}
-
-func (l *logReader) Read(p []byte) (int, error) {
-	for {
-		l.h.mu.Lock()
-		c := l.h.containers[l.id]
-		if c == nil {
-			l.h.mu.Unlock()
-			return 0, io.EOF // forgotten meanwhile
-		}
-		if b := c.log.Bytes(); l.off < len(b) {
-			n := copy(p, b[l.off:])
-			l.off += n
-			l.h.mu.Unlock()
-			return n, nil
-		}
-		exited, changed := c.exited, c.changed
-		l.h.mu.Unlock()
-		if !l.follow || exited {
-			return 0, io.EOF
-		}
-		select {
-		case <-changed:
-		case <-l.ctx.Done():
-			return 0, l.ctx.Err()
-		}
-	}
-}
-
-func (l *logReader) Close() error { return nil }
 
 // Stats reports one process using a made-up amount of memory.
 func (r *Runtime) Stats(ctx context.Context, id string) (ctr.Stats, error) {
@@ -528,7 +501,7 @@ func (r *Runtime) Stats(ctx context.Context, id string) (ctr.Stats, error) {
 	if c.exited {
 		return ctr.Stats{}, fmt.Errorf("%w: %s", ctr.ErrNotRunning, id)
 	}
-	return ctr.Stats{At: time.Now().UTC(), PIDs: 1, MemoryBytes: 1<<20 + uint64(c.log.Len())}, nil
+	return ctr.Stats{At: time.Now().UTC(), PIDs: 1, MemoryBytes: 1<<20 + uint64(c.log.Position())}, nil
 }
 
 // Close detaches the Runtime from the Host; its containers go on.

@@ -23,9 +23,11 @@
 //  1. takes an exclusive flock on <dir>/lock and keeps it for its whole life
 //     (the lock is how an adopting agent tells a live shim from a dead one);
 //  2. starts the real program with argv, environment and working directory
-//     from <dir>/spec.json, stdin from /dev/null and stdout+stderr appended to
-//     one log file (the program's fds point at the file; nothing is piped
-//     through the shim or the agent);
+//     from <dir>/spec.json, stdin from /dev/null and stdout+stderr on
+//     one pipe, which the shim copies into the container's log under its
+//     size cap (package ctr/logfile: the log rotates, so a program that
+//     writes without pause cannot fill the disk; the program never blocks
+//     on its log, and output that cannot be written is dropped);
 //  3. writes <dir>/state.json with its own and the program's pid and start
 //     time (field 22 of /proc/<pid>/stat), and the wall-clock start time,
 //     before it reaps the program, so the pid cannot have been reused while
@@ -34,8 +36,10 @@
 //     pipe the agent passed as fd 3, which is how Start learns the pid
 //     without polling;
 //  5. waits for the program, SIGKILLs whatever is left of its process group
-//     (as Docker does when a container's main process exits), writes
-//     <dir>/exit.json atomically (temporary file, fsync, rename, fsync of the
+//     (as Docker does when a container's main process exits), copies the
+//     rest of its output (waiting at most a few seconds for a process that
+//     left the group and still holds the pipe), writes <dir>/exit.json
+//     atomically (temporary file, fsync, rename, fsync of the
 //     directory) and exits.
 //
 // The program runs in its own process group (pgid = its pid), in the shim's
@@ -64,8 +68,8 @@
 // shim), with the container's environment and working directory, by the
 // rules of ctr/health.go; each change of verdict is an event and is kept
 // in health.json, so an adopting agent resumes from it. Logs reads the log
-// file the program writes to directly, following it by polling until the
-// container exits. Stats sums utime, stime and RSS from /proc over the
+// files the shim writes, following them across rotations by polling until
+// the container exits. Stats sums utime, stime and RSS from /proc over the
 // container's process group; the runtime sets no limits, so an exit is
 // never an OOM kill as far as it knows.
 //

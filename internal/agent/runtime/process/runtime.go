@@ -236,12 +236,13 @@ func (r *Runtime) shimSpec(spec ctr.Spec) (shim.Spec, error) {
 		Dir:         cd.WorkingDirectory,
 		StopTimeout: int64(orDefault(spec.StopTimeout)),
 		HealthCheck: healthJSON(cd.HealthCheck),
+		LogLimits:   spec.LogLimits,
 	}
 	var err error
 	if rec.LogPath, err = filepath.Abs(spec.LogPath); err != nil {
 		return rec, err
 	}
-	if err := os.MkdirAll(filepath.Dir(rec.LogPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(rec.LogPath), 0o700); err != nil {
 		return rec, err
 	}
 	if rec.Dir == "" && r.workDir != "" {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
 )
 
 // Names of the files in a container's state directory.
@@ -32,11 +34,13 @@ const (
 
 // Spec is spec.json: what the shim runs.
 type Spec struct {
-	Argv        []string `json:"argv"`
-	Env         []string `json:"env"`
-	Dir         string   `json:"dir,omitempty"`
-	LogPath     string   `json:"logPath"`
-	StopTimeout int64    `json:"stopTimeoutNs"`
+	Argv    []string `json:"argv"`
+	Env     []string `json:"env"`
+	Dir     string   `json:"dir,omitempty"`
+	LogPath string   `json:"logPath"`
+	// LogLimits cap the log (absent in specs of older agents: no cap).
+	LogLimits   logfile.Limits `json:"logLimits,omitzero"`
+	StopTimeout int64          `json:"stopTimeoutNs"`
 	// HealthCheck is the container's healthCheck (ECS JSON), run by the
 	// agent while the container runs, and kept here so that an adopting
 	// agent resumes it. The shim ignores it.

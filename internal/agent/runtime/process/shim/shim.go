@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
 )
 
 // reportFD is the descriptor on which the shim tells the agent whether the
@@ -60,7 +62,7 @@ func Run(args []string) int {
 		return 1
 	}
 
-	started, cmd, err := startProgram(dir)
+	started, cmd, out, err := startProgram(dir)
 	if err != nil {
 		msg := err.Error()
 		_ = writeExit(dir, Exit{Reason: "CannotStartContainerError: " + msg, At: time.Now().UTC()})
@@ -71,9 +73,13 @@ func Run(args []string) int {
 	pid := started.PID
 
 	werr := cmd.Wait()
-	rec := Exit{At: time.Now().UTC()}
+	exitedAt := time.Now().UTC()
 	// Leftovers of the program's group die with it, as in a container.
 	_ = unix.Kill(-pid, unix.SIGKILL)
+	// The exit record follows the program's last output: whoever sees the
+	// exit finds everything it wrote in the log.
+	out.finish()
+	rec := Exit{At: exitedAt}
 	var st syscall.WaitStatus
 	ok := false
 	if cmd.ProcessState != nil {
@@ -107,54 +113,57 @@ func writeExit(dir string, rec Exit) error {
 }
 
 // startProgram starts the program described by dir/spec.json and records its
-// pid before it can be reaped.
-func startProgram(dir string) (st State, cmd *exec.Cmd, err error) {
+// pid before it can be reaped. Its output goes through out into the log.
+func startProgram(dir string) (st State, cmd *exec.Cmd, out *output, err error) {
 	var spec Spec
 	if err := ReadJSON(dir, SpecFile, &spec); err != nil {
-		return st, nil, fmt.Errorf("reading spec: %w", err)
+		return st, nil, nil, fmt.Errorf("reading spec: %w", err)
 	}
 	if len(spec.Argv) == 0 {
-		return st, nil, errors.New("empty command")
+		return st, nil, nil, errors.New("empty command")
 	}
 	if spec.Dir != "" {
 		// Checked here for a clear message; exec.Cmd would otherwise
 		// report "chdir ..." after forking.
 		fi, err := os.Stat(spec.Dir)
 		if err != nil {
-			return st, nil, fmt.Errorf("working directory: %w", err)
+			return st, nil, nil, fmt.Errorf("working directory: %w", err)
 		}
 		if !fi.IsDir() {
-			return st, nil, fmt.Errorf("working directory %s: not a directory", spec.Dir)
+			return st, nil, nil, fmt.Errorf("working directory %s: not a directory", spec.Dir)
 		}
 	}
 	path, err := lookPath(spec.Argv[0], spec.Env, spec.Dir)
 	if err != nil {
-		return st, nil, err
+		return st, nil, nil, err
 	}
-	logf, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	out, pw, err := openOutput(spec.LogPath, spec.LogLimits)
 	if err != nil {
-		return st, nil, fmt.Errorf("opening log: %w", err)
+		return st, nil, nil, err
 	}
-	defer logf.Close() // the program holds its own copies
 
 	env := spec.Env
 	if env == nil {
 		env = []string{} // nil would mean "inherit the shim's environment"
 	}
 	cmd = &exec.Cmd{
-		Path:   path,
-		Args:   spec.Argv,
-		Env:    env,
-		Dir:    spec.Dir,
-		Stdout: logf,
-		Stderr: logf,
+		Path: path,
+		Args: spec.Argv,
+		Env:  env,
+		Dir:  spec.Dir,
+		// One pipe for both: the log keeps the program's write order.
+		Stdout: pw,
+		Stderr: pw,
 		SysProcAttr: &syscall.SysProcAttr{
 			Setpgid:   true,
 			Pdeathsig: syscall.SIGKILL,
 		},
 	}
-	if err := cmd.Start(); err != nil {
-		return st, nil, err
+	err = cmd.Start()
+	pw.Close() // the program holds its own copies
+	if err != nil {
+		out.finish()
+		return st, nil, nil, err
 	}
 	pid := cmd.Process.Pid
 	st = State{ShimPID: os.Getpid(), PID: pid, StartedAt: time.Now().UTC()}
@@ -168,9 +177,69 @@ func startProgram(dir string) (st State, cmd *exec.Cmd, err error) {
 	if err != nil {
 		_ = unix.Kill(-pid, unix.SIGKILL)
 		_ = cmd.Wait()
-		return State{}, nil, fmt.Errorf("recording state: %w", err)
+		out.finish()
+		return State{}, nil, nil, fmt.Errorf("recording state: %w", err)
 	}
-	return st, cmd, nil
+	return st, cmd, out, nil
+}
+
+// output copies a program's stdout and stderr from a pipe into its log,
+// under the log's limits (package ctr/logfile).
+type output struct {
+	r    *os.File
+	w    *logfile.Writer
+	done chan struct{}
+}
+
+// drainGrace bounds how long the shim waits, after the program's process
+// group is gone, for the rest of its output: a process that left the group
+// (setsid) may still hold the pipe open.
+const drainGrace = 2 * time.Second
+
+func openOutput(logPath string, lim logfile.Limits) (*output, *os.File, error) {
+	w, err := logfile.Create(logPath, lim)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening log: %w", err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("opening log: %w", err)
+	}
+	o := &output{r: pr, w: w, done: make(chan struct{})}
+	go o.copy()
+	return o, pw, nil
+}
+
+func (o *output) copy() {
+	defer close(o.done)
+	buf := make([]byte, 32<<10)
+	failed := false
+	for {
+		n, err := o.r.Read(buf)
+		if n > 0 {
+			// On a write error (a full disk) the output is dropped, never
+			// left in the pipe: a program must not block on its log.
+			if _, werr := o.w.Write(buf[:n]); werr != nil && !failed {
+				failed = true
+				fmt.Fprintf(os.Stderr, "shim: writing log: %v (output is dropped until writes succeed)\n", werr)
+			} else if werr == nil {
+				failed = false
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// finish waits for the program's output to end (or for drainGrace) and
+// closes the log.
+func (o *output) finish() {
+	_ = o.r.SetReadDeadline(time.Now().Add(drainGrace))
+	<-o.done
+	o.r.Close()
+	o.w.Close()
 }
 
 func flockWait(f *os.File) error {
