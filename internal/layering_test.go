@@ -66,6 +66,7 @@ var layers = map[string]layer{
 	"internal/testutil/etcdcluster":            {allow: []string{"internal/testutil", "internal/testutil/netns", "go.etcd.io/etcd", "go.uber.org/goleak", "go.uber.org/zap"}},
 	"internal/testutil/etcdcluster/etcdmember": {allow: []string{"go.etcd.io/etcd/server"}},
 	"internal/testutil/netns":                  {},
+	"internal/metricstore":                     {},
 	"internal/server":                          {any: true},
 	"internal/bench":                           {any: true},
 	"cmd/holdfast":                             {any: true},
