@@ -67,6 +67,7 @@ var layers = map[string]layer{
 	"internal/testutil/etcdcluster/etcdmember": {allow: []string{"go.etcd.io/etcd/server"}},
 	"internal/testutil/netns":                  {},
 	"internal/metricstore":                     {},
+	"internal/cloudwatch/metricmath":           {pure: true},
 	"internal/server":                          {any: true},
 	"internal/bench":                           {any: true},
 	"cmd/holdfast":                             {any: true},
