@@ -68,6 +68,7 @@ var layers = map[string]layer{
 	"internal/testutil/netns":                  {},
 	"internal/metricstore":                     {},
 	"internal/cloudwatch/metricmath":           {pure: true},
+	"internal/cloudwatch/alarm":                {pure: true},
 	"internal/server":                          {any: true},
 	"internal/bench":                           {any: true},
 	"cmd/holdfast":                             {any: true},
