@@ -69,6 +69,7 @@ var layers = map[string]layer{
 	"internal/metricstore":                     {},
 	"internal/cloudwatch/metricmath":           {pure: true},
 	"internal/cloudwatch/alarm":                {pure: true},
+	"internal/cloudwatch":                      {allow: []string{"internal/metricstore", "internal/cloudwatch/alarm", "internal/cloudwatch/metricmath", "github.com/fxamacker/cbor"}},
 	"internal/server":                          {any: true},
 	"internal/bench":                           {any: true},
 	"cmd/holdfast":                             {any: true},
