@@ -70,6 +70,7 @@ var layers = map[string]layer{
 	"internal/cloudwatch/metricmath":           {pure: true},
 	"internal/cloudwatch/alarm":                {pure: true},
 	"internal/cloudwatch":                      {allow: []string{"internal/metricstore", "internal/cloudwatch/alarm", "internal/cloudwatch/metricmath", "github.com/fxamacker/cbor"}},
+	"internal/autoscaling":                     {pure: true},
 	"internal/server":                          {any: true},
 	"internal/bench":                           {any: true},
 	"cmd/holdfast":                             {any: true},
