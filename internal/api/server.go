@@ -409,6 +409,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome 
 	if err := s.verifySignature(r.Context(), r, body, auth); err != nil {
 		return fail(err)
 	}
+	if body, err = decodeContentEncoding(r, body, s.maxBody); err != nil {
+		return fail(err)
+	}
 	c.user, c.hasUser = auth.principal, true
 
 	if err := s.route(c, body); err != nil {
