@@ -205,3 +205,27 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// stamp is a struct that reads itself from text, as CloudWatch's
+// timestamps do.
+type stamp struct{ t time.Time }
+
+func (s *stamp) UnmarshalText(b []byte) error {
+	t, err := time.Parse(time.RFC3339, string(b))
+	s.t = t
+	return err
+}
+
+func TestDecodeTextUnmarshalerStructPointer(t *testing.T) {
+	form, _ := url.ParseQuery("StartTime=2026-11-25T10%3A00%3A00Z")
+	var r struct {
+		StartTime *stamp
+		EndTime   *stamp
+	}
+	if err := Decode(form, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.StartTime == nil || !r.StartTime.t.Equal(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)) || r.EndTime != nil {
+		t.Fatalf("got %+v", r)
+	}
+}

@@ -163,7 +163,7 @@ func (d *decoder) value(name string, v reflect.Value) error {
 	case reflect.Pointer:
 		elem := t.Elem()
 		present := d.has(name)
-		if elem.Kind() == reflect.Struct && elem != timeType {
+		if elem.Kind() == reflect.Struct && elem != timeType && !reflect.PointerTo(elem).Implements(textUnmarshalerType) {
 			present = d.hasUnder(name)
 		}
 		if elem.Kind() == reflect.Slice || elem.Kind() == reflect.Map {
