@@ -71,6 +71,7 @@ var layers = map[string]layer{
 	"internal/cloudwatch/alarm":                {pure: true},
 	"internal/cloudwatch":                      {allow: []string{"internal/metricstore", "internal/cloudwatch/alarm", "internal/cloudwatch/metricmath", "github.com/fxamacker/cbor"}},
 	"internal/autoscaling":                     {pure: true},
+	"internal/cloudwatch/cwapi":                {allow: []string{"internal/api", "internal/cloudwatch", "github.com/fxamacker/cbor"}},
 	"internal/server":                          {any: true},
 	"internal/bench":                           {any: true},
 	"cmd/holdfast":                             {any: true},

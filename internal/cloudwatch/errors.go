@@ -34,8 +34,10 @@ type wireError struct {
 }
 
 // errorTable is THE table from CloudWatch error codes to their wire form,
-// from the model's error shapes. ValidationError has no shape in the model:
-// CloudWatch's front end returns it for requests that fail validation.
+// from the model's error shapes. ValidationError is the awsQueryError code of
+// the ValidationException shape, which newer models (aws-sdk-go-v2's
+// cloudwatch v1.75) have and spec/models/cloudwatch-service-2.json does not:
+// CloudWatch returns it for requests that fail validation.
 var errorTable = map[Code]wireError{
 	CodeInvalidParameterValue:       {"InvalidParameterValueException", http.StatusBadRequest, true},
 	CodeMissingParameter:            {"MissingRequiredParameterException", http.StatusBadRequest, true},
@@ -45,7 +47,7 @@ var errorTable = map[Code]wireError{
 	CodeLimitExceeded:               {"LimitExceededFault", http.StatusBadRequest, true},
 	CodeInvalidNextToken:            {"InvalidNextToken", http.StatusBadRequest, true},
 	CodeInvalidFormat:               {"InvalidFormatFault", http.StatusBadRequest, true},
-	CodeValidationError:             {"ValidationError", http.StatusBadRequest, true},
+	CodeValidationError:             {"ValidationException", http.StatusBadRequest, true},
 	CodeInternalServiceError:        {"InternalServiceFault", http.StatusInternalServerError, false},
 }
 

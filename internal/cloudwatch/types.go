@@ -22,7 +22,7 @@ type DimensionFilter struct {
 type Metric struct {
 	Namespace  *string     `json:"Namespace,omitempty"`
 	MetricName *string     `json:"MetricName,omitempty"`
-	Dimensions []Dimension `json:"Dimensions,omitempty"`
+	Dimensions []Dimension `json:"Dimensions,omitempty" xml:"Dimensions>member"`
 }
 
 // StatisticSet is a pre-aggregated set of samples.
@@ -114,17 +114,17 @@ type MessageData struct {
 type MetricDataResult struct {
 	Id         *string       `json:"Id,omitempty"`
 	Label      *string       `json:"Label,omitempty"`
-	Timestamps []Timestamp   `json:"Timestamps"`
-	Values     []float64     `json:"Values"`
+	Timestamps []Timestamp   `json:"Timestamps" xml:"Timestamps>member"`
+	Values     []float64     `json:"Values" xml:"Values>member"`
 	StatusCode *string       `json:"StatusCode,omitempty"`
-	Messages   []MessageData `json:"Messages,omitempty"`
+	Messages   []MessageData `json:"Messages,omitempty" xml:"Messages>member"`
 }
 
 // GetMetricDataOutput is the output of GetMetricData.
 type GetMetricDataOutput struct {
-	MetricDataResults []MetricDataResult `json:"MetricDataResults"`
+	MetricDataResults []MetricDataResult `json:"MetricDataResults" xml:"MetricDataResults>member"`
 	NextToken         *string            `json:"NextToken,omitempty"`
-	Messages          []MessageData      `json:"Messages,omitempty"`
+	Messages          []MessageData      `json:"Messages,omitempty" xml:"Messages>member"`
 }
 
 // GetMetricStatisticsInput is the input of GetMetricStatistics.
@@ -154,7 +154,7 @@ type Datapoint struct {
 // GetMetricStatisticsOutput is the output of GetMetricStatistics.
 type GetMetricStatisticsOutput struct {
 	Label      *string     `json:"Label,omitempty"`
-	Datapoints []Datapoint `json:"Datapoints"`
+	Datapoints []Datapoint `json:"Datapoints" xml:"Datapoints>member"`
 }
 
 // ListMetricsInput is the input of ListMetrics.
@@ -170,7 +170,7 @@ type ListMetricsInput struct {
 
 // ListMetricsOutput is the output of ListMetrics.
 type ListMetricsOutput struct {
-	Metrics   []Metric `json:"Metrics"`
+	Metrics   []Metric `json:"Metrics" xml:"Metrics>member"`
 	NextToken *string  `json:"NextToken,omitempty"`
 }
 
@@ -222,9 +222,9 @@ type MetricAlarm struct {
 	AlarmDescription                   *string           `json:"AlarmDescription,omitempty"`
 	AlarmConfigurationUpdatedTimestamp *Timestamp        `json:"AlarmConfigurationUpdatedTimestamp,omitempty"`
 	ActionsEnabled                     *bool             `json:"ActionsEnabled,omitempty"`
-	OKActions                          []string          `json:"OKActions"`
-	AlarmActions                       []string          `json:"AlarmActions"`
-	InsufficientDataActions            []string          `json:"InsufficientDataActions"`
+	OKActions                          []string          `json:"OKActions" xml:"OKActions>member"`
+	AlarmActions                       []string          `json:"AlarmActions" xml:"AlarmActions>member"`
+	InsufficientDataActions            []string          `json:"InsufficientDataActions" xml:"InsufficientDataActions>member"`
 	StateValue                         *string           `json:"StateValue,omitempty"`
 	StateReason                        *string           `json:"StateReason,omitempty"`
 	StateReasonData                    *string           `json:"StateReasonData,omitempty"`
@@ -233,7 +233,7 @@ type MetricAlarm struct {
 	Namespace                          *string           `json:"Namespace,omitempty"`
 	Statistic                          *string           `json:"Statistic,omitempty"`
 	ExtendedStatistic                  *string           `json:"ExtendedStatistic,omitempty"`
-	Dimensions                         []Dimension       `json:"Dimensions"`
+	Dimensions                         []Dimension       `json:"Dimensions" xml:"Dimensions>member"`
 	Period                             *int32            `json:"Period,omitempty"`
 	Unit                               *string           `json:"Unit,omitempty"`
 	EvaluationPeriods                  *int32            `json:"EvaluationPeriods,omitempty"`
@@ -242,7 +242,7 @@ type MetricAlarm struct {
 	ComparisonOperator                 *string           `json:"ComparisonOperator,omitempty"`
 	TreatMissingData                   *string           `json:"TreatMissingData,omitempty"`
 	EvaluateLowSampleCountPercentile   *string           `json:"EvaluateLowSampleCountPercentile,omitempty"`
-	Metrics                            []MetricDataQuery `json:"Metrics,omitempty"`
+	Metrics                            []MetricDataQuery `json:"Metrics,omitempty" xml:"Metrics>member"`
 	ThresholdMetricId                  *string           `json:"ThresholdMetricId,omitempty"`
 	EvaluationState                    *string           `json:"EvaluationState,omitempty"`
 	StateTransitionedTimestamp         *Timestamp        `json:"StateTransitionedTimestamp,omitempty"`
@@ -269,8 +269,8 @@ type CompositeAlarm struct {
 
 // DescribeAlarmsOutput is the output of DescribeAlarms.
 type DescribeAlarmsOutput struct {
-	CompositeAlarms []CompositeAlarm `json:"CompositeAlarms"`
-	MetricAlarms    []MetricAlarm    `json:"MetricAlarms"`
+	CompositeAlarms []CompositeAlarm `json:"CompositeAlarms" xml:"CompositeAlarms>member"`
+	MetricAlarms    []MetricAlarm    `json:"MetricAlarms" xml:"MetricAlarms>member"`
 	NextToken       *string          `json:"NextToken,omitempty"`
 }
 
@@ -287,7 +287,7 @@ type DescribeAlarmsForMetricInput struct {
 
 // DescribeAlarmsForMetricOutput is the output of DescribeAlarmsForMetric.
 type DescribeAlarmsForMetricOutput struct {
-	MetricAlarms []MetricAlarm `json:"MetricAlarms"`
+	MetricAlarms []MetricAlarm `json:"MetricAlarms" xml:"MetricAlarms>member"`
 }
 
 // AlarmNamesInput is the input of DeleteAlarms, EnableAlarmActions and
@@ -328,7 +328,7 @@ type AlarmHistoryItem struct {
 
 // DescribeAlarmHistoryOutput is the output of DescribeAlarmHistory.
 type DescribeAlarmHistoryOutput struct {
-	AlarmHistoryItems []AlarmHistoryItem `json:"AlarmHistoryItems"`
+	AlarmHistoryItems []AlarmHistoryItem `json:"AlarmHistoryItems" xml:"AlarmHistoryItems>member"`
 	NextToken         *string            `json:"NextToken,omitempty"`
 }
 
@@ -351,7 +351,7 @@ type ListTagsForResourceInput struct {
 
 // ListTagsForResourceOutput is the output of ListTagsForResource.
 type ListTagsForResourceOutput struct {
-	Tags []Tag `json:"Tags"`
+	Tags []Tag `json:"Tags" xml:"Tags>member"`
 }
 
 func ptr[T any](v T) *T { return &v }
