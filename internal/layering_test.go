@@ -72,6 +72,8 @@ var layers = map[string]layer{
 	"internal/cloudwatch":                      {allow: []string{"internal/metricstore", "internal/cloudwatch/alarm", "internal/cloudwatch/metricmath", "github.com/fxamacker/cbor"}},
 	"internal/autoscaling":                     {pure: true},
 	"internal/cloudwatch/cwapi":                {allow: []string{"internal/api", "internal/cloudwatch", "github.com/fxamacker/cbor"}},
+	"internal/autoscaling/aas":                 {allow: []string{"internal/autoscaling", "internal/cloudwatch", "internal/domain"}},
+	"internal/autoscaling/aasapi":              {allow: []string{"internal/api", "internal/autoscaling/aas"}},
 	"internal/server":                          {any: true},
 	"internal/bench":                           {any: true},
 	"cmd/holdfast":                             {any: true},

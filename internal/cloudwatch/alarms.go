@@ -731,3 +731,7 @@ func (s *Service) ListTagsForResource(ctx context.Context, in *ListTagsForResour
 	}
 	return &ListTagsForResourceOutput{Tags: nonNil(a.Tags)}, nil
 }
+
+// Alarms returns every alarm (for Application Auto Scaling, which maps
+// alarm actions to its policies).
+func (s *Service) Alarms(ctx context.Context) ([]*Alarm, error) { return s.alarms.ListAlarms(ctx) }
