@@ -98,11 +98,11 @@ func (s *Service) putAlarm(ctx context.Context, in *PutMetricAlarmInput, managed
 	now := s.now()
 	a := &Alarm{Managed: managed}
 	if old == nil {
-		all, err := s.alarms.ListAlarms(ctx)
+		n, err := s.alarms.CountAlarms(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if len(all) >= s.maxAlarms {
+		if n >= s.maxAlarms {
 			return nil, errorf(CodeLimitExceeded, "The maximum number of alarms (%d) for this account has been reached.", s.maxAlarms)
 		}
 		a.StateValue = ptr(alarm.InsufficientData)

@@ -2,7 +2,6 @@ package cloudwatch
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -25,18 +24,17 @@ func (a *Alarm) Name() string { return deref(a.AlarmName) }
 // State returns the alarm's state value.
 func (a *Alarm) State() string { return deref(a.StateValue) }
 
-// Clone returns a deep copy (through JSON: alarms are small and this keeps
-// the copy exact whatever fields are added).
+// Clone returns a copy that shares nothing mutable with a. Pointer fields
+// are shared: holdfast replaces them and never writes through them.
 func (a *Alarm) Clone() *Alarm {
-	b, err := json.Marshal(a)
-	if err != nil {
-		panic(err) // cannot happen: all fields marshal
-	}
-	out := new(Alarm)
-	if err := json.Unmarshal(b, out); err != nil {
-		panic(err)
-	}
-	return out
+	c := *a
+	c.OKActions = slices.Clone(a.OKActions)
+	c.AlarmActions = slices.Clone(a.AlarmActions)
+	c.InsufficientDataActions = slices.Clone(a.InsufficientDataActions)
+	c.Dimensions = slices.Clone(a.Dimensions)
+	c.Metrics = slices.Clone(a.Metrics)
+	c.Tags = slices.Clone(a.Tags)
+	return &c
 }
 
 // AlarmRepository keeps alarms. Implementations must be safe for concurrent
@@ -46,6 +44,8 @@ type AlarmRepository interface {
 	GetAlarm(ctx context.Context, name string) (*Alarm, error)
 	// ListAlarms returns every alarm, sorted by name.
 	ListAlarms(ctx context.Context) ([]*Alarm, error)
+	// CountAlarms returns the number of alarms.
+	CountAlarms(ctx context.Context) (int, error)
 	// PutAlarm creates or replaces an alarm.
 	PutAlarm(ctx context.Context, a *Alarm) error
 	// DeleteAlarms removes the named alarms (absent names are ignored).
@@ -82,6 +82,13 @@ func (m *MemAlarms) ListAlarms(_ context.Context) ([]*Alarm, error) {
 	m.mu.RUnlock()
 	slices.SortFunc(out, func(a, b *Alarm) int { return strings.Compare(a.Name(), b.Name()) })
 	return out, nil
+}
+
+// CountAlarms implements AlarmRepository.
+func (m *MemAlarms) CountAlarms(_ context.Context) (int, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.alarms), nil
 }
 
 // PutAlarm implements AlarmRepository.

@@ -3,7 +3,7 @@ package aas
 import (
 	"cmp"
 	"context"
-	"encoding/json"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -80,6 +80,7 @@ type ActivityRecord struct {
 type Repository interface {
 	GetTarget(ctx context.Context, k TargetKey) (*TargetRecord, error) // nil if absent
 	ListTargets(ctx context.Context) ([]*TargetRecord, error)          // by key
+	CountTargets(ctx context.Context) (int, error)
 	PutTarget(ctx context.Context, t *TargetRecord) error
 	DeleteTarget(ctx context.Context, k TargetKey) error
 	// AddActivities appends activities of target k (oldest first); the
@@ -107,16 +108,19 @@ func NewMemRepository() *MemRepository {
 	return &MemRepository{targets: map[TargetKey]*TargetRecord{}, activities: map[TargetKey][]ActivityRecord{}}
 }
 
+// cloneTarget returns a copy that shares nothing mutable with t. The
+// policies' configurations are shared: they are replaced, never written
+// through.
 func cloneTarget(t *TargetRecord) *TargetRecord {
-	b, err := json.Marshal(t)
-	if err != nil {
-		panic(err) // cannot happen: every field marshals
+	c := *t
+	c.Tags = maps.Clone(t.Tags)
+	c.Policies = slices.Clone(t.Policies)
+	for i := range c.Policies {
+		c.Policies[i].Alarms = slices.Clone(c.Policies[i].Alarms)
 	}
-	out := new(TargetRecord)
-	if err := json.Unmarshal(b, out); err != nil {
-		panic(err)
-	}
-	return out
+	c.Scheduled = slices.Clone(t.Scheduled)
+	c.Memory.Scheduled = maps.Clone(t.Memory.Scheduled)
+	return &c
 }
 
 // GetTarget implements Repository.
@@ -139,6 +143,13 @@ func (m *MemRepository) ListTargets(_ context.Context) ([]*TargetRecord, error) 
 	m.mu.RUnlock()
 	slices.SortFunc(out, func(a, b *TargetRecord) int { return compareKeys(a.Key, b.Key) })
 	return out, nil
+}
+
+// CountTargets implements Repository.
+func (m *MemRepository) CountTargets(_ context.Context) (int, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.targets), nil
 }
 
 // PutTarget implements Repository.

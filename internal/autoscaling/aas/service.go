@@ -229,11 +229,11 @@ func (s *Service) RegisterScalableTarget(ctx context.Context, in *RegisterScalab
 		if in.MinCapacity == nil || in.MaxCapacity == nil {
 			return nil, validation("MinCapacity and MaxCapacity are required to register a new scalable target.")
 		}
-		all, err := s.repo.ListTargets(ctx)
+		n, err := s.repo.CountTargets(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if len(all) >= MaxTargets {
+		if n >= MaxTargets {
 			return nil, errorf(LimitExceededException, "The maximum number of scalable targets (%d) has been reached.", MaxTargets)
 		}
 		if _, ok, err := s.ecs.ServiceState(ctx, cluster, service); err != nil {

@@ -84,7 +84,8 @@ type Result struct {
 	State      string
 	Reason     string
 	ReasonData string
-	// Changed reports State != the current state.
+	// Changed reports State != the current state. Reason and ReasonData
+	// are only set on a change.
 	Changed bool
 	// Evaluated are the datapoints that decided the state, newest first.
 	Evaluated []Datapoint
@@ -177,7 +178,9 @@ func Evaluate(d Definition, current string, points []Datapoint, now time.Time) R
 		res.State = InsufficientData
 	}
 	res.Changed = res.State != current
-	res.Reason, res.ReasonData = reason(d, res.State, evaluated, treat, n, m, filled, now, start)
+	if res.Changed { // the texts are only stored on a transition; skip the formatting otherwise
+		res.Reason, res.ReasonData = reason(d, res.State, evaluated, treat, n, m, filled, now, start)
+	}
 	return res
 }
 

@@ -37,7 +37,7 @@ const (
 )
 
 // server starts the real front door with CloudWatch registered, on loopback.
-func server(t *testing.T) (*httptest.Server, *cloudwatch.Service) {
+func server(t testing.TB) (*httptest.Server, *cloudwatch.Service) {
 	t.Helper()
 	store := metricstore.New(metricstore.Config{})
 	svc := cloudwatch.New(cloudwatch.Config{Metrics: store, Region: region, AccountID: account})
@@ -59,7 +59,7 @@ func client(url, protocol string) *cw.Client {
 	}, func(o *cw.Options) {
 		switch protocol {
 		case "json":
-			o.Protocol = awsjson.New10(schemas.GraniteServiceVersion20100801)
+			o.Protocol = jsonProtocol()
 		case "query":
 			o.Protocol = awsquery.New(schemas.GraniteServiceVersion20100801)
 		}
@@ -67,6 +67,8 @@ func client(url, protocol string) *cw.Client {
 }
 
 var protocols = []string{"cbor", "json", "query"}
+
+func jsonProtocol() *awsjson.Protocol { return awsjson.New10(schemas.GraniteServiceVersion20100801) }
 
 func apiCode(t *testing.T, err error) (string, string) {
 	t.Helper()
