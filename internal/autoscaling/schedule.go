@@ -207,7 +207,7 @@ func parseField(s string, lo, hi int, names map[string]int, out []bool) error {
 
 func parseRange(part string, lo, hi int, names map[string]int) (a, b, step int, err error) {
 	if strings.ContainsAny(part, "LW#") && !isName(part, names) {
-		return 0, 0, 0, fmt.Errorf("L, W and # are not supported by holdfast")
+		return 0, 0, 0, fmt.Errorf("the L, W and # cron characters are not supported by holdfast")
 	}
 	step = 1
 	if base, st, ok := strings.Cut(part, "/"); ok {

@@ -445,13 +445,22 @@ func (s *Service) DescribeAlarmsForMetric(ctx context.Context, in *DescribeAlarm
 	return out, nil
 }
 
+// checkAlarmNames checks the AlarmNames of DeleteAlarms and
+// Enable/DisableAlarmActions.
+func checkAlarmNames(names []string) error {
+	if len(names) == 0 {
+		return missing("AlarmNames")
+	}
+	if len(names) > describeAlarmsMax {
+		return validation("The collection AlarmNames must not have a size greater than %d.", describeAlarmsMax)
+	}
+	return nil
+}
+
 // DeleteAlarms deletes alarms. If any name is unknown nothing is deleted.
 func (s *Service) DeleteAlarms(ctx context.Context, in *AlarmNamesInput) (*Empty, error) {
-	if len(in.AlarmNames) == 0 {
-		return nil, missing("AlarmNames")
-	}
-	if len(in.AlarmNames) > describeAlarmsMax {
-		return nil, validation("The collection AlarmNames must not have a size greater than %d.", describeAlarmsMax)
+	if err := checkAlarmNames(in.AlarmNames); err != nil {
+		return nil, err
 	}
 	as := s.alarmState()
 	as.mu.Lock()
@@ -563,11 +572,8 @@ func (s *Service) DisableAlarmActions(ctx context.Context, in *AlarmNamesInput) 
 }
 
 func (s *Service) setActions(ctx context.Context, in *AlarmNamesInput, on bool) (*Empty, error) {
-	if len(in.AlarmNames) == 0 {
-		return nil, missing("AlarmNames")
-	}
-	if len(in.AlarmNames) > describeAlarmsMax {
-		return nil, validation("The collection AlarmNames must not have a size greater than %d.", describeAlarmsMax)
+	if err := checkAlarmNames(in.AlarmNames); err != nil {
+		return nil, err
 	}
 	as := s.alarmState()
 	as.mu.Lock()

@@ -180,7 +180,7 @@ func (s *Service) newEvaluator(qs []*query, start, end time.Time) *evaluator {
 // metricSeries reads a MetricStat query from the store.
 func (ev *evaluator) metricSeries(q *query) metricmath.Series {
 	p := q.period
-	start := time.Unix(floorDiv(ev.start.Unix(), p)*p, 0)
+	start := time.Unix(metricstore.FloorDiv(ev.start.Unix(), p)*p, 0)
 	pts := ev.s.metrics.Aggregate(*q.metric, start, ev.end, time.Duration(p)*time.Second, q.unit)
 	out := metricmath.Series{ID: q.id, Label: q.label, Times: make([]int64, 0, len(pts)), Values: make([]float64, 0, len(pts))}
 	for _, pt := range pts {
@@ -189,14 +189,6 @@ func (ev *evaluator) metricSeries(q *query) metricmath.Series {
 		out.Values = append(out.Values, v)
 	}
 	return out
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 func (ev *evaluator) value(id string) (metricmath.Value, error) {
@@ -228,7 +220,7 @@ func (ev *evaluator) value(id string) (metricmath.Value, error) {
 	}
 	p := q.period
 	env := &metricmath.Env{
-		Start: floorDiv(ev.start.Unix(), p) * p, End: ev.end.Unix(), Period: p,
+		Start: metricstore.FloorDiv(ev.start.Unix(), p) * p, End: ev.end.Unix(), Period: p,
 		Query:       ev.value,
 		MetricStats: ev.statSeries,
 		PeriodOf: func(id string) (int64, bool) {
@@ -293,15 +285,9 @@ func (s *Service) GetMetricData(_ context.Context, in *GetMetricDataInput) (*Get
 	if err != nil {
 		return nil, err
 	}
-	if in.StartTime == nil {
-		return nil, missing("StartTime")
-	}
-	if in.EndTime == nil {
-		return nil, missing("EndTime")
-	}
-	start, end := in.StartTime.Time, in.EndTime.Time
-	if !start.Before(end) {
-		return nil, validation("The parameter StartTime must be less than the parameter EndTime.")
+	start, end, err := timeRange(in.StartTime, in.EndTime, CodeValidationError)
+	if err != nil {
+		return nil, err
 	}
 	desc := true
 	if in.ScanBy != nil {

@@ -327,11 +327,9 @@ func (s *Service) GetMetricStatistics(_ context.Context, in *GetMetricStatistics
 	if err != nil {
 		return nil, err
 	}
-	if in.StartTime == nil {
-		return nil, missing("StartTime")
-	}
-	if in.EndTime == nil {
-		return nil, missing("EndTime")
+	start, end, err := timeRange(in.StartTime, in.EndTime, CodeInvalidParameterValue)
+	if err != nil {
+		return nil, err
 	}
 	if in.Period == nil {
 		return nil, missing("Period")
@@ -362,10 +360,6 @@ func (s *Service) GetMetricStatistics(_ context.Context, in *GetMetricStatistics
 	}
 	if err := checkUnit(in.Unit, "Unit"); err != nil {
 		return nil, err
-	}
-	start, end := in.StartTime.Time, in.EndTime.Time
-	if !start.Before(end) {
-		return nil, errorf(CodeInvalidParameterValue, "The parameter StartTime must be less than the parameter EndTime.")
 	}
 	if n := (end.Unix() - start.Unix() + p - 1) / p; n > MaxDatapointsPerStats {
 		return nil, errorf(CodeInvalidParameterCombination, "You have requested up to %s datapoints, which exceeds the limit of %s. You may reduce the datapoints requested by increasing Period, or decreasing the time range.",
@@ -463,4 +457,19 @@ func wireMetric(m metricstore.Metric) Metric {
 		out.Dimensions[i] = Dimension{Name: ptr(d.Name), Value: ptr(d.Value)}
 	}
 	return out
+}
+
+// timeRange checks a StartTime/EndTime pair; code is the error code of an
+// inverted range (GetMetricStatistics and GetMetricData differ).
+func timeRange(start, end *Timestamp, code Code) (time.Time, time.Time, error) {
+	if start == nil {
+		return time.Time{}, time.Time{}, missing("StartTime")
+	}
+	if end == nil {
+		return time.Time{}, time.Time{}, missing("EndTime")
+	}
+	if !start.Before(end.Time) {
+		return time.Time{}, time.Time{}, errorf(code, "The parameter StartTime must be less than the parameter EndTime.")
+	}
+	return start.Time, end.Time, nil
 }

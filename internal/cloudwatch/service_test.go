@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/cloudwatch/alarm"
 	"github.com/holdfast/holdfast/internal/metricstore"
 )
@@ -18,21 +18,9 @@ var ctx = context.Background()
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newService(t *testing.T) (*Service, *fakeClock) {
+func newService(t *testing.T) (*Service, *clock.Fake) {
 	t.Helper()
-	c := &fakeClock{now: t0}
+	c := clock.NewFake(t0)
 	st := metricstore.New(metricstore.Config{Now: c.Now, MaxSeries: 50})
 	return New(Config{Metrics: st, Now: c.Now, Region: "us-east-1", AccountID: "123456789012"}), c
 }

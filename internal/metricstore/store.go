@@ -314,7 +314,7 @@ func (s *Store) Aggregate(m Metric, from, to time.Time, period time.Duration, un
 		if want >= 0 && int(b.unit) != want {
 			continue
 		}
-		start := floorDiv(b.t, p) * p
+		start := FloorDiv(b.t, p) * p
 		if n := len(out); n > 0 && out[n-1].Time.Unix() == start {
 			out[n-1].Stats.Merge(b.stats)
 			out[n-1].Unit = s.units.name(b.unit)
@@ -457,7 +457,9 @@ func cloneMetric(m Metric) Metric {
 	return m
 }
 
-func floorDiv(a, b int64) int64 {
+// FloorDiv divides rounding toward minus infinity: the start of the period
+// of length b that holds a is FloorDiv(a, b) * b.
+func FloorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
 		q--
@@ -493,7 +495,7 @@ func (r *ring) newest() (int64, bool) {
 // add merges a datapoint at time t (Unix seconds) into its bucket, dropping
 // buckets that fall out of the retention ret (seconds) as of now.
 func (r *ring) add(t int64, st Stats, unit uint8, now, ret int64) {
-	bt := floorDiv(t, r.res) * r.res
+	bt := FloorDiv(t, r.res) * r.res
 	horizon := now - ret // buckets starting at or before the horizon are gone
 	if bt <= horizon {
 		return // older than the retention: nothing to keep

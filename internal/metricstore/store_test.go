@@ -12,24 +12,17 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/holdfast/holdfast/internal/clock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable time source for Config.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
-
-func newStore(t *testing.T, cfg Config) (*Store, *clock) {
+func newStore(t *testing.T, cfg Config) (*Store, *clock.Fake) {
 	t.Helper()
-	c := &clock{now: t0}
+	c := clock.NewFake(t0)
 	cfg.Now = c.Now
 	return New(cfg), c
 }
@@ -118,7 +111,7 @@ func TestAggregateMatchesBruteForce(t *testing.T) {
 				if x.at.Before(from) || !x.at.Before(to) {
 					continue
 				}
-				k := floorDiv(x.at.Unix(), int64(p/time.Second)) * int64(p/time.Second)
+				k := FloorDiv(x.at.Unix(), int64(p/time.Second)) * int64(p/time.Second)
 				if want[k] == nil {
 					want[k] = &Stats{}
 				}
@@ -145,7 +138,9 @@ func TestAggregateMatchesBruteForce(t *testing.T) {
 func TestRetention(t *testing.T) {
 	s, c := newStore(t, Config{HighResRetention: time.Hour, StandardRetention: 6 * time.Hour})
 	for i := range 8 * 60 { // one value a minute for 8 hours, high resolution
-		c.set(t0.Add(time.Duration(i) * time.Minute))
+		if i > 0 {
+			c.Advance(time.Minute)
+		}
 		put(t, s, cpu, c.Now(), 1, true)
 	}
 	now := c.Now()
@@ -206,7 +201,7 @@ func TestSeriesLimit(t *testing.T) {
 	// Writing existing series still works at the limit.
 	put(t, s, m(1), t0, 2, false)
 	// Once the old series expire, new ones fit.
-	c.set(t0.Add(2 * time.Hour))
+	c.Advance(2 * time.Hour)
 	put(t, s, m(3), c.Now(), 1, false)
 	if s.Len() != 1 {
 		t.Fatalf("after the sweep %d series, want 1", s.Len())

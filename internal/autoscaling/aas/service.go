@@ -312,30 +312,46 @@ func suspendedOut(sp Suspension) *SuspendedState {
 	return &SuspendedState{DynamicScalingInSuspended: &sp.In, DynamicScalingOutSuspended: &sp.Out, ScheduledScalingSuspended: &sp.Scheduled}
 }
 
+// targetsFor is what the Describe operations share: the namespace check,
+// the page, and the targets in the namespace that match the resource and
+// dimension filters (nil: any).
+func (s *Service) targetsFor(ctx context.Context, ns, resource, dim *string, maxResults *int32, next *string) ([]*TargetRecord, int, int, error) {
+	if err := checkNamespace(ns); err != nil {
+		return nil, 0, 0, err
+	}
+	size, err := pageSize(maxResults)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	offset, err := decodeToken(next)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	all, err := s.repo.ListTargets(ctx)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	out := all[:0]
+	for _, t := range all {
+		if t.Key.Namespace == *ns && (resource == nil || *resource == t.Key.ResourceID) && (dim == nil || *dim == t.Key.Dimension) {
+			out = append(out, t)
+		}
+	}
+	return out, size, offset, nil
+}
+
 // DescribeScalableTargets lists scalable targets.
 func (s *Service) DescribeScalableTargets(ctx context.Context, in *DescribeScalableTargetsInput) (*DescribeScalableTargetsOutput, error) {
-	if err := checkNamespace(in.ServiceNamespace); err != nil {
-		return nil, err
-	}
 	if len(in.ResourceIds) > 50 {
 		return nil, validation("1 validation error detected: Value at 'resourceIds' failed to satisfy constraint: Member must have length less than or equal to 50")
 	}
-	size, err := pageSize(in.MaxResults)
-	if err != nil {
-		return nil, err
-	}
-	offset, err := decodeToken(in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	all, err := s.repo.ListTargets(ctx)
+	all, size, offset, err := s.targetsFor(ctx, in.ServiceNamespace, nil, in.ScalableDimension, in.MaxResults, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
 	var out []ScalableTarget
 	for _, t := range all {
-		if t.Key.Namespace != *in.ServiceNamespace || len(in.ResourceIds) > 0 && !slices.Contains(in.ResourceIds, t.Key.ResourceID) ||
-			in.ScalableDimension != nil && *in.ScalableDimension != t.Key.Dimension {
+		if len(in.ResourceIds) > 0 && !slices.Contains(in.ResourceIds, t.Key.ResourceID) {
 			continue
 		}
 		out = append(out, ScalableTarget{ServiceNamespace: t.Key.Namespace, ResourceId: t.Key.ResourceID, ScalableDimension: t.Key.Dimension,
@@ -679,18 +695,7 @@ func (s *Service) putTrackingAlarms(ctx context.Context, cluster, service string
 
 // DescribeScalingPolicies lists scaling policies.
 func (s *Service) DescribeScalingPolicies(ctx context.Context, in *DescribeScalingPoliciesInput) (*DescribeScalingPoliciesOutput, error) {
-	if err := checkNamespace(in.ServiceNamespace); err != nil {
-		return nil, err
-	}
-	size, err := pageSize(in.MaxResults)
-	if err != nil {
-		return nil, err
-	}
-	offset, err := decodeToken(in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	all, err := s.repo.ListTargets(ctx)
+	all, size, offset, err := s.targetsFor(ctx, in.ServiceNamespace, in.ResourceId, in.ScalableDimension, in.MaxResults, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
@@ -700,10 +705,6 @@ func (s *Service) DescribeScalingPolicies(ctx context.Context, in *DescribeScali
 	}
 	var out []ScalingPolicy
 	for _, t := range all {
-		if t.Key.Namespace != *in.ServiceNamespace || in.ResourceId != nil && *in.ResourceId != t.Key.ResourceID ||
-			in.ScalableDimension != nil && *in.ScalableDimension != t.Key.Dimension {
-			continue
-		}
 		for _, p := range t.Policies {
 			if len(in.PolicyNames) > 0 && !slices.Contains(in.PolicyNames, p.Name) {
 				continue
@@ -849,27 +850,12 @@ func (s *Service) PutScheduledAction(ctx context.Context, in *PutScheduledAction
 
 // DescribeScheduledActions lists scheduled actions.
 func (s *Service) DescribeScheduledActions(ctx context.Context, in *DescribeScheduledActionsInput) (*DescribeScheduledActionsOutput, error) {
-	if err := checkNamespace(in.ServiceNamespace); err != nil {
-		return nil, err
-	}
-	size, err := pageSize(in.MaxResults)
-	if err != nil {
-		return nil, err
-	}
-	offset, err := decodeToken(in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	all, err := s.repo.ListTargets(ctx)
+	all, size, offset, err := s.targetsFor(ctx, in.ServiceNamespace, in.ResourceId, in.ScalableDimension, in.MaxResults, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
 	var out []ScheduledAction
 	for _, t := range all {
-		if t.Key.Namespace != *in.ServiceNamespace || in.ResourceId != nil && *in.ResourceId != t.Key.ResourceID ||
-			in.ScalableDimension != nil && *in.ScalableDimension != t.Key.Dimension {
-			continue
-		}
 		for _, a := range t.Scheduled {
 			if len(in.ScheduledActionNames) > 0 && !slices.Contains(in.ScheduledActionNames, a.Name) {
 				continue

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/internal/autoscaling"
+	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/cloudwatch"
 	"github.com/holdfast/holdfast/internal/metricstore"
 )
@@ -16,14 +17,6 @@ import (
 var ctx = context.Background()
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // fakeECS stands in for the ECS control plane: services with counts; the
 // running count follows the desired count when settle is called.
@@ -71,7 +64,7 @@ func (f *fakeECS) desired(name string) int {
 
 type harness struct {
 	t     *testing.T
-	clk   *fakeClock
+	clk   *clock.Fake
 	store *metricstore.Store
 	cw    *cloudwatch.Service
 	ecs   *fakeECS
@@ -79,7 +72,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, period time.Duration) *harness {
-	h := &harness{t: t, clk: &fakeClock{now: t0}}
+	h := &harness{t: t, clk: clock.NewFake(t0)}
 	h.store = metricstore.New(metricstore.Config{Now: h.clk.Now})
 	h.cw = cloudwatch.New(cloudwatch.Config{Metrics: h.store, Now: h.clk.Now, Region: "us-east-1", AccountID: "123456789012"})
 	h.ecs = &fakeECS{services: map[string]*autoscaling.Service{"prod/web": {Desired: 2, Running: 2}}}

@@ -22,6 +22,7 @@ import (
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/autoscaling"
 	"github.com/holdfast/holdfast/internal/autoscaling/aas"
+	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/cloudwatch"
 	"github.com/holdfast/holdfast/internal/cloudwatch/cwapi"
 	"github.com/holdfast/holdfast/internal/metricstore"
@@ -35,14 +36,6 @@ const (
 	region    = "us-east-1"
 	account   = "123456789012"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 type ecs struct {
 	mu       sync.Mutex
@@ -73,7 +66,7 @@ func (e *ecs) SetDesiredCount(_ context.Context, cluster, service string, n int)
 
 type env struct {
 	hs  *httptest.Server
-	clk *clock
+	clk *clock.Fake
 	cw  *cloudwatch.Service
 	svc *aas.Service
 	ecs *ecs
@@ -85,7 +78,7 @@ type env struct {
 // Scaling registered; the services run on a fake clock that starts now.
 func start(t *testing.T) *env {
 	t.Helper()
-	e := &env{clk: &clock{now: time.Now().UTC().Truncate(time.Second)},
+	e := &env{clk: clock.NewFake(time.Now().UTC().Truncate(time.Second)),
 		ecs: &ecs{services: map[string]*autoscaling.Service{"prod/worker": {Desired: 1, Running: 1}}}}
 	store := metricstore.New(metricstore.Config{Now: e.clk.Now})
 	e.cw = cloudwatch.New(cloudwatch.Config{Metrics: store, Now: e.clk.Now, Region: region, AccountID: account})

@@ -49,11 +49,10 @@ type Value struct {
 }
 
 // ScalarValue, SeriesValue and ArrayValue build Values.
-func ScalarValue(v float64) Value  { return Value{Kind: Scalar, Scalar: v} }
-func SeriesValue(s Series) Value   { return Value{Kind: TimeSeries, Series: []Series{s}} }
-func ArrayValue(s []Series) Value  { return Value{Kind: Array, Series: s} }
-func (v Value) single() Series     { return v.Series[0] }
-func (v Value) isSeriesLike() bool { return v.Kind != Scalar }
+func ScalarValue(v float64) Value { return Value{Kind: Scalar, Scalar: v} }
+func SeriesValue(s Series) Value  { return Value{Kind: TimeSeries, Series: []Series{s}} }
+func ArrayValue(s []Series) Value { return Value{Kind: Array, Series: s} }
+func (v Value) single() Series    { return v.Series[0] }
 
 // Env is what an expression is evaluated against.
 type Env struct {

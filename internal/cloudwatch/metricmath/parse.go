@@ -353,16 +353,9 @@ func (p *parser) primary(depth int) (Node, error) {
 		p.next()
 		var args []Node
 		if p.peek().kind != tRParen {
-			for {
-				a, err := p.expr(depth + 1)
-				if err != nil {
-					return nil, err
-				}
-				args = append(args, a)
-				if p.peek().kind != tComma {
-					break
-				}
-				p.next()
+			var err error
+			if args, err = p.list(depth); err != nil {
+				return nil, err
 			}
 		}
 		if c := p.next(); c.kind != tRParen {
@@ -379,17 +372,9 @@ func (p *parser) primary(depth int) (Node, error) {
 		}
 		return n, nil
 	case tLBrack:
-		var elems []Node
-		for {
-			e, err := p.expr(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			elems = append(elems, e)
-			if p.peek().kind != tComma {
-				break
-			}
-			p.next()
+		elems, err := p.list(depth)
+		if err != nil {
+			return nil, err
 		}
 		if c := p.next(); c.kind != tRBrack {
 			return nil, &SyntaxError{Pos: c.pos, Msg: "expected ]"}
@@ -399,5 +384,21 @@ func (p *parser) primary(depth int) (Node, error) {
 		return nil, &SyntaxError{Pos: t.pos, Msg: "unexpected end of expression"}
 	default:
 		return nil, &SyntaxError{Pos: t.pos, Msg: fmt.Sprintf("unexpected %q", t.text)}
+	}
+}
+
+// list parses one or more comma-separated expressions.
+func (p *parser) list(depth int) ([]Node, error) {
+	var out []Node
+	for {
+		e, err := p.expr(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+		if p.peek().kind != tComma {
+			return out, nil
+		}
+		p.next()
 	}
 }
