@@ -49,7 +49,7 @@ var layers = map[string]layer{
 	"internal/api": {allow: []string{"internal/domain", "internal/api/awsquery", "github.com/aws/aws-sdk-go-v2/aws",
 		"github.com/prometheus/client_golang", "golang.org/x/time/rate"}},
 	"internal/api/awsquery": {},
-	"internal/iam":          {allow: []string{"internal/api/...", "internal/clock", "internal/domain", "internal/iam/policy"}},
+	"internal/iam":          {allow: []string{"internal/api/...", "internal/clock", "internal/domain", "internal/iam/policy", "internal/state"}},
 	"internal/iam/policy":   {pure: true},
 	"internal/agent": {allow: []string{"internal/agent/...", "internal/agentapi", "internal/domain",
 		"github.com/aws/aws-sdk-go-v2"}},

@@ -55,11 +55,9 @@ func doc(stmts []map[string]any) string {
 func limitsPrincipal(tb testing.TB) (*Service, api.Credential, string) {
 	tb.Helper()
 	ctx := context.Background()
-	s, err := Open(ctx, Config{AccountID: testAccount, Repository: NewMemoryRepository(), Clock: clock.NewFake(time.Now())})
+	s := newEnvAt(tb, tb.TempDir(), clock.NewFake(time.Now()), true).svc
+	role, err := s.createRole(ctx, createRoleInput{RoleName: aws.String("limits"), AssumeRolePolicyDocument: aws.String(trustAccount)})
 	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := s.createRole(ctx, createRoleInput{RoleName: aws.String("limits"), AssumeRolePolicyDocument: aws.String(trustAccount)}); err != nil {
 		tb.Fatal(err)
 	}
 	statements := 0
@@ -80,7 +78,7 @@ func limitsPrincipal(tb testing.TB) (*Service, api.Credential, string) {
 		tb.Fatal(err)
 	}
 	statements += 20
-	claims := sessionClaims{AccessKeyID: "ASIABENCHMARK0000001", RoleName: "limits", RoleID: s.m.roles["limits"].ID, Session: "task-1",
+	claims := sessionClaims{AccessKeyID: "ASIABENCHMARK0000001", RoleName: "limits", RoleID: role.Role.RoleID, Session: "task-1",
 		Issued: time.Now().Unix(), Expires: time.Now().Add(time.Hour).Unix()}
 	token := s.sessionToken(claims)
 	cred, err := s.LookupAccessKey(ctx, claims.AccessKeyID, token)

@@ -7,12 +7,15 @@
 //
 // # The model
 //
-// The whole IAM model of the account (it is small) lives in memory in a
-// Service and is written through a Repository: each operation validates
-// against the model under one lock, commits its records (durable before
-// the call is answered) and only then changes the model. A failed commit
-// changes nothing. Names of users, roles and policies are unique without
-// regard to case, as in IAM.
+// Users, access keys, roles, managed policies and the STS signing key are
+// records of the state engine (internal/state; the kinds are in model.go),
+// so they are durable, loaded at start, and visible to every replica that
+// follows the store. Reads take a view; each operation validates and
+// writes inside one state Update, which runs alone on the engine's apply
+// loop, so a check (a name is free, a user has no keys left, a policy is
+// not attached) and the write it guards cannot race; an error writes
+// nothing, and the call is answered once the write is durable. Names of
+// users, roles and policies are unique without regard to case, as in IAM.
 //
 // # Identities
 //
@@ -24,13 +27,13 @@
 //   - Role sessions (AssumeRole) sign with temporary credentials and their
 //     session token; their permissions are the role's policies. Sessions
 //     are stateless: the token carries the session and an HMAC under the
-//     account's STS signing key (kept in the repository, so sessions
+//     account's STS signing key (a state record, so sessions
 //     survive restarts); the secret is derived from the same key.
 //     Deleting the role ends its sessions.
 //
 // LookupAccessKey resolves a key to an api.Principal whose Policies are a
-// compiled *policy.Set, cached per user and role until their policies
-// change; Authorizer evaluates it for each api.Action with the global
+// compiled *policy.Set, cached per user and role record (records are
+// immutable, so a new record is a policy change); Authorizer evaluates it for each api.Action with the global
 // condition keys (aws:username, aws:userid, aws:PrincipalArn,
 // aws:PrincipalAccount, aws:PrincipalType, aws:SourceIp,
 // aws:SecureTransport, aws:CurrentTime, aws:EpochTime) and the action's

@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/holdfast/holdfast/internal/clock"
 )
 
 // FuzzIAMQuery sends arbitrary Query bodies, signed by the root, to the IAM
@@ -32,7 +35,7 @@ func FuzzIAMQuery(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	e := newEnv(f)
+	e := newEnvAt(f, f.TempDir(), clock.NewFake(time.Now()), true) // fuzzing is not about fsync
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, service := range []string{"iam", "sts"} {
 			req := httptest.NewRequest(http.MethodPost, "http://holdfast.test/", bytes.NewReader([]byte(body)))

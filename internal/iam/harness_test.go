@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +20,9 @@ import (
 
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/clock"
+	"github.com/holdfast/holdfast/internal/state"
+	"github.com/holdfast/holdfast/internal/store"
+	"github.com/holdfast/holdfast/internal/store/bolt"
 )
 
 const (
@@ -27,24 +33,54 @@ const (
 )
 
 // env is a front door with IAM and STS registered, the way holdfast runs
-// them, over loopback, with a fake clock for session expiry.
+// them, over loopback, on a state engine over a real bbolt store in a
+// directory, with a fake clock for session expiry.
 type env struct {
 	t     testing.TB
 	svc   *Service
-	repo  *MemoryRepository
+	dir   string
 	clock *clock.Fake
 	url   string
 	api   *api.Server
+	// backend is the store under the engine; failing makes its commits
+	// fail while set (a disk that stopped writing).
+	backend *failingBackend
+	close   func()
+}
+
+// failingBackend is a store.Backend whose Txns fail while fail is set.
+type failingBackend struct {
+	store.Backend
+	fail atomic.Bool
+}
+
+func (f *failingBackend) Txn(ctx context.Context, ops []store.Op) (int64, error) {
+	if f.fail.Load() {
+		return 0, errors.New("injected: the disk stopped writing")
+	}
+	return f.Backend.Txn(ctx, ops)
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	return newEnvWith(t, NewMemoryRepository(), clock.NewFake(time.Now()))
+	return newEnvAt(t, t.TempDir(), clock.NewFake(time.Now()), false)
 }
 
-func newEnvWith(t testing.TB, repo *MemoryRepository, clk *clock.Fake) *env {
+// newEnvAt runs the service on the store in dir (created if absent);
+// noFsync skips fsync, for fuzzing. Close it (env.close) before opening
+// the same dir again; a cleanup closes it otherwise.
+func newEnvAt(t testing.TB, dir string, clk *clock.Fake, noFsync bool) *env {
 	t.Helper()
-	svc, err := Open(context.Background(), Config{AccountID: testAccount, Repository: repo, Clock: clk})
+	bb, err := bolt.Open(filepath.Join(dir, "holdfast.db"), bolt.Options{NoFsync: noFsync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &failingBackend{Backend: bb}
+	st, err := state.Open(context.Background(), backend, state.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := Open(context.Background(), Config{AccountID: testAccount, State: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +94,18 @@ func newEnvWith(t testing.TB, repo *MemoryRepository, clk *clock.Fake) *env {
 	})
 	svc.Register(a)
 	hs := httptest.NewServer(a)
-	t.Cleanup(hs.Close)
-	return &env{t: t, svc: svc, repo: repo, clock: clk, url: hs.URL, api: a}
+	var once sync.Once
+	closeFn := func() {
+		once.Do(func() {
+			hs.Close()
+			st.Close()
+			if err := bb.Close(); err != nil {
+				t.Errorf("close store: %v", err)
+			}
+		})
+	}
+	t.Cleanup(closeFn)
+	return &env{t: t, svc: svc, dir: dir, clock: clk, url: hs.URL, api: a, backend: backend, close: closeFn}
 }
 
 type creds struct{ id, secret, token string }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/iam/policy"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // STS session credentials are stateless: the session token carries the
@@ -30,7 +31,7 @@ type sessionClaims struct {
 }
 
 func (s *Service) mac(purpose string, data []byte) []byte {
-	h := hmac.New(sha256.New, s.m.signing)
+	h := hmac.New(sha256.New, s.signing)
 	h.Write([]byte(purpose))
 	h.Write(data)
 	return h.Sum(nil)
@@ -76,76 +77,83 @@ func (s *Service) assumedRoleARN(role, session string) string {
 // sessions whose token does not verify and sessions of a role that no
 // longer exists are api.ErrUnknownAccessKey.
 func (s *Service) LookupAccessKey(ctx context.Context, accessKeyID, token string) (api.Credential, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if strings.HasPrefix(accessKeyID, "ASIA") {
 		c, ok := s.parseSessionToken(token)
 		if !ok || c.AccessKeyID != accessKeyID {
 			return api.Credential{}, api.ErrUnknownAccessKey
 		}
-		r := s.m.roles[lowerName(c.RoleName)]
-		if r == nil || r.ID != c.RoleID {
-			return api.Credential{}, api.ErrUnknownAccessKey
+		var cred api.Credential
+		var err error
+		s.view(func(r state.Reader) { cred, err = s.session(r, c, token) })
+		return cred, err
+	}
+	var cred api.Credential
+	err := api.ErrUnknownAccessKey
+	s.view(func(r state.Reader) {
+		k := AccessKeys.Get(r, accessKeyID)
+		if k == nil || k.Status != "Active" {
+			return
 		}
-		return api.Credential{
-			SecretAccessKey: s.sessionSecret(accessKeyID),
-			SessionToken:    token,
-			Expiration:      time.Unix(c.Expires, 0).UTC(),
+		u := Users.Get(r, lowerName(k.UserName))
+		if u == nil {
+			return
+		}
+		cred, err = api.Credential{
+			SecretAccessKey: k.Secret,
 			Principal: api.Principal{
-				Account:     s.account,
-				Type:        api.PrincipalAssumedRole,
-				ARN:         s.assumedRoleARN(r.Name, c.Session),
-				UserID:      r.ID + ":" + c.Session,
-				RoleName:    r.Name,
-				RoleARN:     s.roleARN(r.Path, r.Name),
-				SessionName: c.Session,
-				Policies:    s.policySet("role", r.Name),
+				Account:  s.account,
+				Type:     api.PrincipalUser,
+				ARN:      s.userARN(u.Path, u.Name),
+				UserID:   u.ID,
+				UserName: u.Name,
+				Policies: s.policySet(r, "user", u, u.Inline, u.Attached),
 			},
 		}, nil
-	}
-	k := s.m.keys[accessKeyID]
-	if k == nil || k.Status != "Active" {
-		return api.Credential{}, api.ErrUnknownAccessKey
-	}
-	u := s.m.users[lowerName(k.UserName)]
-	if u == nil {
+	})
+	return cred, err
+}
+
+// session resolves the verified claims of a session token to the
+// session's credential, if its role still exists.
+func (s *Service) session(r state.Reader, c sessionClaims, token string) (api.Credential, error) {
+	ro := Roles.Get(r, lowerName(c.RoleName))
+	if ro == nil || ro.ID != c.RoleID {
 		return api.Credential{}, api.ErrUnknownAccessKey
 	}
 	return api.Credential{
-		SecretAccessKey: k.Secret,
+		SecretAccessKey: s.sessionSecret(c.AccessKeyID),
+		SessionToken:    token,
+		Expiration:      time.Unix(c.Expires, 0).UTC(),
 		Principal: api.Principal{
-			Account:  s.account,
-			Type:     api.PrincipalUser,
-			ARN:      s.userARN(u.Path, u.Name),
-			UserID:   u.ID,
-			UserName: u.Name,
-			Policies: s.policySet("user", u.Name),
+			Account:     s.account,
+			Type:        api.PrincipalAssumedRole,
+			ARN:         s.assumedRoleARN(ro.Name, c.Session),
+			UserID:      ro.ID + ":" + c.Session,
+			RoleName:    ro.Name,
+			RoleARN:     s.roleARN(ro.Path, ro.Name),
+			SessionName: c.Session,
+			Policies:    s.policySet(r, "role", ro, ro.Inline, ro.Attached),
 		},
 	}, nil
 }
 
 // policySet returns the compiled identity policies of a user or role
-// (inline and attached), from the cache when nothing changed since. The
-// caller holds s.mu (for reading at least).
-func (s *Service) policySet(kind, name string) *policy.Set {
+// (rec, whose inline and attached policies are given), from the cache
+// when rec is the record the cached set was compiled from.
+func (s *Service) policySet(r state.Reader, kind string, rec any, inline map[string]string, attached []string) *policy.Set {
+	var name string
+	switch v := rec.(type) {
+	case *User:
+		name = v.Name
+	case *Role:
+		name = v.Name
+	}
 	key := kind + "/" + lowerName(name)
 	s.cacheMu.Lock()
-	set, ok := s.sets[key]
+	c, ok := s.sets[key]
 	s.cacheMu.Unlock()
-	if ok {
-		return set
-	}
-	var inline map[string]string
-	var attached []string
-	switch kind {
-	case "user":
-		if u := s.m.users[lowerName(name)]; u != nil {
-			inline, attached = u.Inline, u.Attached
-		}
-	default:
-		if r := s.m.roles[lowerName(name)]; r != nil {
-			inline, attached = r.Inline, r.Attached
-		}
+	if ok && c.from == rec {
+		return c.set
 	}
 	var ps []*policy.Policy
 	add := func(doc string) {
@@ -158,13 +166,13 @@ func (s *Service) policySet(kind, name string) *policy.Set {
 		add(doc)
 	}
 	for _, arn := range attached {
-		if mp := s.m.policies[arn]; mp != nil {
+		if mp := policyByARN(r, arn); mp != nil {
 			add(mp.Document)
 		}
 	}
-	set = policy.NewSet(ps...)
+	set := policy.NewSet(ps...)
 	s.cacheMu.Lock()
-	s.sets[key] = set
+	s.sets[key] = cachedSet{from: rec, set: set}
 	s.cacheMu.Unlock()
 	return set
 }

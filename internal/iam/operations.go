@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/holdfast/holdfast/internal/api"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // target is what the IAM operations name: decoded from any operation's
@@ -62,11 +63,13 @@ func (s *Service) iamAction(op string, kind resourceKind) api.ActionFunc {
 			if op == "CreateRole" && t.Path != nil {
 				path = *t.Path
 			}
-			s.mu.RLock()
-			if r := s.m.roles[lowerName(name)]; r != nil && op != "CreateRole" {
-				path, name = r.Path, r.Name
+			if op != "CreateRole" {
+				s.view(func(r state.Reader) {
+					if ro := Roles.Get(r, lowerName(name)); ro != nil {
+						path, name = ro.Path, ro.Name
+					}
+				})
 			}
-			s.mu.RUnlock()
 			res = s.roleARN(path, name)
 		case onPolicy:
 			if t.PolicyArn != nil {

@@ -2,6 +2,7 @@ package iam
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/api/awsquery"
 	"github.com/holdfast/holdfast/internal/iam/policy"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // holder is a user or a role: what inline and managed policies attach to.
@@ -18,77 +20,71 @@ type holder struct {
 	name     string
 	inline   map[string]string
 	attached []string
-	// save returns the record change and installs the new state in the
-	// model (the caller commits first).
-	save func(c *changes, inline map[string]string, attached []string) func()
+	// put writes the holder with new policies; del deletes it.
+	put func(tx *state.Tx, inline map[string]string, attached []string)
+	del func(tx *state.Tx)
 }
 
-func (s *Service) holder(kind, name string) (*holder, error) {
+// holder finds a user or role in r.
+func (s *Service) holder(r state.Reader, kind, name string) (*holder, error) {
 	switch kind {
 	case "user":
-		u := s.m.users[lowerName(name)]
+		u := Users.Get(r, lowerName(name))
 		if u == nil {
 			return nil, noSuchEntity("The user with name %s cannot be found.", name)
 		}
 		return &holder{kind: kind, name: u.Name, inline: u.Inline, attached: u.Attached,
-			save: func(c *changes, inline map[string]string, attached []string) func() {
+			put: func(tx *state.Tx, inline map[string]string, attached []string) {
 				updated := *u
 				updated.Inline, updated.Attached = inline, attached
-				c.user(&updated)
-				return func() { s.m.users[lowerName(u.Name)] = &updated }
-			}}, nil
+				Users.Put(tx, &updated)
+			},
+			del: func(tx *state.Tx) { Users.Delete(tx, lowerName(u.Name)) }}, nil
 	default:
-		r := s.m.roles[lowerName(name)]
-		if r == nil {
+		ro := Roles.Get(r, lowerName(name))
+		if ro == nil {
 			return nil, noSuchEntity("The role with name %s cannot be found.", name)
 		}
-		return &holder{kind: kind, name: r.Name, inline: r.Inline, attached: r.Attached,
-			save: func(c *changes, inline map[string]string, attached []string) func() {
-				updated := *r
+		return &holder{kind: kind, name: ro.Name, inline: ro.Inline, attached: ro.Attached,
+			put: func(tx *state.Tx, inline map[string]string, attached []string) {
+				updated := *ro
 				updated.Inline, updated.Attached = inline, attached
-				c.role(&updated)
-				return func() { s.m.roles[lowerName(r.Name)] = &updated }
-			}}, nil
+				Roles.Put(tx, &updated)
+			},
+			del: func(tx *state.Tx) { Roles.Delete(tx, lowerName(ro.Name)) }}, nil
 	}
 }
 
-// update commits the holder's new policies and installs them.
-func (s *Service) update(ctx context.Context, h *holder, inline map[string]string, attached []string) error {
-	var c changes
-	install := h.save(&c, inline, attached)
-	if err := s.commit(ctx, c); err != nil {
-		return err
-	}
-	install()
-	s.invalidate()
-	return nil
-}
-
-// deleteHolder deletes a user or role that has no policies left (else
-// DeleteConflict); the caller holds mu and has checked the rest.
-func (s *Service) deleteHolder(ctx context.Context, h *holder) error {
+// delete deletes a user or role that has no policies left (else
+// DeleteConflict); the caller has checked the rest.
+func (h *holder) delete(tx *state.Tx) error {
 	if len(h.inline) > 0 {
 		return deleteConflict(msgDeletePoliciesFirst)
 	}
 	if len(h.attached) > 0 {
 		return deleteConflict(msgDetachPoliciesFirst)
 	}
-	kind := KindUser
-	if h.kind == "role" {
-		kind = KindRole
-	}
-	var c changes
-	c.del(kind, lowerName(h.name))
-	if err := s.commit(ctx, c); err != nil {
-		return err
-	}
-	if kind == KindUser {
-		delete(s.m.users, lowerName(h.name))
-	} else {
-		delete(s.m.roles, lowerName(h.name))
-	}
-	s.invalidate()
+	h.del(tx)
 	return nil
+}
+
+// updateHolder runs change on the named user or role inside one update:
+// change returns the holder's new policies (or an error, which writes
+// nothing).
+func (s *Service) updateHolder(ctx context.Context, kind, name string,
+	change func(tx *state.Tx, h *holder) (inline map[string]string, attached []string, err error)) error {
+	return s.update(ctx, func(tx *state.Tx) error {
+		h, err := s.holder(tx, kind, name)
+		if err != nil {
+			return err
+		}
+		inline, attached, err := change(tx, h)
+		if err != nil {
+			return err
+		}
+		h.put(tx, inline, attached)
+		return nil
+	})
 }
 
 // Inline policies.
@@ -151,39 +147,40 @@ func (s *Service) putInlinePolicy(kind string) func(context.Context, putPolicyIn
 		if err := v.err(); err != nil {
 			return nil, err
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		h, err := s.holder(kind, *name)
-		if err != nil {
-			return nil, err
-		}
 		if _, err := s.parse(*in.PolicyDocument, policy.Identity); err != nil {
 			return nil, err
 		}
-		inline := maps.Clone(h.inline)
-		if inline == nil {
-			inline = map[string]string{}
-		}
-		// Policy names are unique without regard to case: the new one
-		// replaces any of the same name.
-		for n := range inline {
-			if strings.EqualFold(n, *in.PolicyName) {
-				delete(inline, n)
-			}
-		}
-		inline[*in.PolicyName] = *in.PolicyDocument
-		total := 0
-		for _, d := range inline {
-			total += policySize(d)
-		}
-		if kind == "user" && total > maxUserInlineSize {
-			return nil, limitExceeded("Maximum policy size of %d bytes exceeded for user %s", maxUserInlineSize, h.name)
-		}
-		if kind == "role" && total > maxRoleInlineSize {
-			return nil, limitExceeded("Maximum policy size of %d bytes exceeded for role %s", maxRoleInlineSize, h.name)
-		}
-		return nil, s.update(ctx, h, inline, h.attached)
+		return nil, s.updateHolder(ctx, kind, *name, func(_ *state.Tx, h *holder) (map[string]string, []string, error) {
+			return putInline(kind, h, *in.PolicyName, *in.PolicyDocument)
+		})
 	}
+}
+
+// putInline is h's inline policies with the named one put.
+func putInline(kind string, h *holder, policyName, doc string) (map[string]string, []string, error) {
+	inline := maps.Clone(h.inline)
+	if inline == nil {
+		inline = map[string]string{}
+	}
+	// Policy names are unique without regard to case: the new one
+	// replaces any of the same name.
+	for n := range inline {
+		if strings.EqualFold(n, policyName) {
+			delete(inline, n)
+		}
+	}
+	inline[policyName] = doc
+	total := 0
+	for _, d := range inline {
+		total += policySize(d)
+	}
+	if kind == "user" && total > maxUserInlineSize {
+		return nil, nil, limitExceeded("Maximum policy size of %d bytes exceeded for user %s", maxUserInlineSize, h.name)
+	}
+	if kind == "role" && total > maxRoleInlineSize {
+		return nil, nil, limitExceeded("Maximum policy size of %d bytes exceeded for role %s", maxRoleInlineSize, h.name)
+	}
+	return inline, h.attached, nil
 }
 
 // inlineName finds an inline policy by name without regard to case.
@@ -200,16 +197,22 @@ func noSuchInline(kind, name string) error {
 	return noSuchEntity("The %s policy with name %s cannot be found.", kind, name)
 }
 
-// inlinePolicy validates a Get/Delete*Policy request and finds the
-// policy (its holder and its name as stored); the caller holds mu.
-func (s *Service) inlinePolicy(kind string, in inlinePolicyInput) (*holder, string, error) {
+// validateInline validates a Get/Delete*Policy request and returns the
+// user's or role's name.
+func validateInline(kind string, in inlinePolicyInput) (string, error) {
 	var v validator
 	name := holderName(&v, kind, in.UserName, in.RoleName)
 	v.name("PolicyName", in.PolicyName, 128)
 	if err := v.err(); err != nil {
-		return nil, "", err
+		return "", err
 	}
-	h, err := s.holder(kind, *name)
+	return *name, nil
+}
+
+// inlinePolicy finds the policy of a validated Get/Delete*Policy request
+// in r: its holder and its name as stored.
+func (s *Service) inlinePolicy(r state.Reader, kind, name string, in inlinePolicyInput) (*holder, string, error) {
+	h, err := s.holder(r, kind, name)
 	if err != nil {
 		return nil, "", err
 	}
@@ -222,9 +225,13 @@ func (s *Service) inlinePolicy(kind string, in inlinePolicyInput) (*holder, stri
 
 func (s *Service) getInlinePolicy(kind string) func(context.Context, inlinePolicyInput) (any, error) {
 	return func(ctx context.Context, in inlinePolicyInput) (any, error) {
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		h, pn, err := s.inlinePolicy(kind, in)
+		name, err := validateInline(kind, in)
+		if err != nil {
+			return nil, err
+		}
+		var h *holder
+		var pn string
+		s.view(func(r state.Reader) { h, pn, err = s.inlinePolicy(r, kind, name, in) })
 		if err != nil {
 			return nil, err
 		}
@@ -238,18 +245,23 @@ func (s *Service) getInlinePolicy(kind string) func(context.Context, inlinePolic
 
 func (s *Service) deleteInlinePolicy(kind string) func(context.Context, inlinePolicyInput) (any, error) {
 	return func(ctx context.Context, in inlinePolicyInput) (any, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		h, pn, err := s.inlinePolicy(kind, in)
+		name, err := validateInline(kind, in)
 		if err != nil {
 			return nil, err
 		}
-		inline := maps.Clone(h.inline)
-		delete(inline, pn)
-		if len(inline) == 0 {
-			inline = nil
-		}
-		return nil, s.update(ctx, h, inline, h.attached)
+		return nil, s.update(ctx, func(tx *state.Tx) error {
+			h, pn, err := s.inlinePolicy(tx, kind, name, in)
+			if err != nil {
+				return err
+			}
+			inline := maps.Clone(h.inline)
+			delete(inline, pn)
+			if len(inline) == 0 {
+				inline = nil
+			}
+			h.put(tx, inline, h.attached)
+			return nil
+		})
 	}
 }
 
@@ -261,13 +273,14 @@ func (s *Service) listInlinePolicies(kind string) func(context.Context, listInli
 		if err := v.err(); err != nil {
 			return nil, err
 		}
-		s.mu.RLock()
-		h, err := s.holder(kind, *name)
 		var names []string
-		if err == nil {
-			names = slices.Sorted(maps.Keys(h.inline))
-		}
-		s.mu.RUnlock()
+		var err error
+		s.view(func(r state.Reader) {
+			var h *holder
+			if h, err = s.holder(r, kind, *name); err == nil {
+				names = slices.Sorted(maps.Keys(h.inline))
+			}
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -300,9 +313,9 @@ type policyResult struct {
 	Policy xmlPolicy `xml:"Policy"`
 }
 
-func (s *Service) xmlPolicy(p *ManagedPolicy) xmlPolicy {
+func (s *Service) xmlPolicy(p *ManagedPolicy, attachmentCount int) xmlPolicy {
 	x := xmlPolicy{PolicyName: p.Name, PolicyID: p.ID, Arn: p.ARN, Path: p.Path, DefaultVersionID: "v1",
-		AttachmentCount: s.m.attachments(p.ARN), IsAttachable: true, Description: p.Description,
+		AttachmentCount: attachmentCount, IsAttachable: true, Description: p.Description,
 		CreateDate: p.CreateDate, UpdateDate: p.UpdateDate}
 	x.Tags = tagList(p.Tags)
 	return x
@@ -368,18 +381,11 @@ func (s *Service) createPolicy(ctx context.Context, in createPolicyInput) (*poli
 	if in.Path != nil {
 		path = *in.Path
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if policySize(*in.PolicyDocument) > maxManagedPolicySize {
 		return nil, limitExceeded("Cannot exceed quota for PolicySize: %d", maxManagedPolicySize)
 	}
 	if _, err := s.parse(*in.PolicyDocument, policy.Identity); err != nil {
 		return nil, err
-	}
-	for _, p := range s.m.policies {
-		if strings.EqualFold(p.Name, *in.PolicyName) {
-			return nil, entityExists("A policy called %s already exists. Duplicate names are not allowed.", *in.PolicyName)
-		}
 	}
 	now := s.now()
 	p := &ManagedPolicy{ARN: s.policyARN(path, *in.PolicyName), Name: *in.PolicyName, Path: path, ID: genID("ANPA", 17),
@@ -387,13 +393,17 @@ func (s *Service) createPolicy(ctx context.Context, in createPolicyInput) (*poli
 	if in.Description != nil {
 		p.Description = *in.Description
 	}
-	var c changes
-	c.policy(p)
-	if err := s.commit(ctx, c); err != nil {
+	err := s.update(ctx, func(tx *state.Tx) error {
+		if Policies.Get(tx, lowerName(p.Name)) != nil {
+			return entityExists("A policy called %s already exists. Duplicate names are not allowed.", *in.PolicyName)
+		}
+		Policies.Put(tx, p)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	s.m.policies[p.ARN] = p
-	return &policyResult{Policy: s.xmlPolicy(p)}, nil
+	return &policyResult{Policy: s.xmlPolicy(p, 0)}, nil
 }
 
 func (s *Service) getPolicy(ctx context.Context, in policyArnInput) (*policyResult, error) {
@@ -402,13 +412,17 @@ func (s *Service) getPolicy(ctx context.Context, in policyArnInput) (*policyResu
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	p := s.m.policies[*in.PolicyArn]
+	var p *ManagedPolicy
+	n := 0
+	s.view(func(r state.Reader) {
+		if p = policyByARN(r, *in.PolicyArn); p != nil {
+			n = attachments(r, p.ARN)
+		}
+	})
 	if p == nil {
 		return nil, noSuchPolicy(*in.PolicyArn)
 	}
-	return &policyResult{Policy: s.xmlPolicy(p)}, nil
+	return &policyResult{Policy: s.xmlPolicy(p, n)}, nil
 }
 
 func (s *Service) deletePolicy(ctx context.Context, in policyArnInput) (any, error) {
@@ -417,79 +431,80 @@ func (s *Service) deletePolicy(ctx context.Context, in policyArnInput) (any, err
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.m.policies[*in.PolicyArn]
-	if p == nil {
-		return nil, noSuchPolicy(*in.PolicyArn)
-	}
-	if s.m.attachments(p.ARN) > 0 {
-		return nil, deleteConflict(msgPolicyAttached)
-	}
-	var c changes
-	c.del(KindPolicy, p.ARN)
-	if err := s.commit(ctx, c); err != nil {
-		return nil, err
-	}
-	delete(s.m.policies, p.ARN)
-	return nil, nil
+	return nil, s.update(ctx, func(tx *state.Tx) error {
+		p := policyByARN(tx, *in.PolicyArn)
+		if p == nil {
+			return noSuchPolicy(*in.PolicyArn)
+		}
+		if attachments(tx, p.ARN) > 0 {
+			return deleteConflict(msgPolicyAttached)
+		}
+		Policies.Delete(tx, lowerName(p.Name))
+		return nil
+	})
 }
 
-// attachTarget validates an Attach/Detach*Policy request and finds its user
-// or role; the caller holds mu.
-func (s *Service) attachTarget(kind string, in attachInput) (*holder, error) {
+// attachTarget validates an Attach/Detach*Policy request and returns its
+// user's or role's name.
+func attachTarget(kind string, in attachInput) (string, error) {
 	var v validator
 	name := holderName(&v, kind, in.UserName, in.RoleName)
 	v.policyArn(in.PolicyArn)
 	if err := v.err(); err != nil {
-		return nil, err
+		return "", err
 	}
-	return s.holder(kind, *name)
+	return *name, nil
 }
+
+// errUnchanged ends an update that has nothing to write.
+var errUnchanged = errors.New("iam: unchanged")
 
 func (s *Service) attachPolicy(kind string) func(context.Context, attachInput) (any, error) {
 	return func(ctx context.Context, in attachInput) (any, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		h, err := s.attachTarget(kind, in)
+		name, err := attachTarget(kind, in)
 		if err != nil {
 			return nil, err
 		}
-		if s.m.policies[*in.PolicyArn] == nil {
-			return nil, noSuchPolicy(*in.PolicyArn)
-		}
-		if slices.Contains(h.attached, *in.PolicyArn) {
-			return nil, nil // attaching twice is not an error
-		}
-		if len(h.attached) >= maxAttachedPolicies {
-			quota := "PoliciesPerUser"
-			if kind == "role" {
-				quota = "PoliciesPerRole"
+		err = s.updateHolder(ctx, kind, name, func(tx *state.Tx, h *holder) (map[string]string, []string, error) {
+			if policyByARN(tx, *in.PolicyArn) == nil {
+				return nil, nil, noSuchPolicy(*in.PolicyArn)
 			}
-			return nil, limitExceeded("Cannot exceed quota for %s: %d", quota, maxAttachedPolicies)
+			if slices.Contains(h.attached, *in.PolicyArn) {
+				return nil, nil, errUnchanged // attaching twice is not an error
+			}
+			if len(h.attached) >= maxAttachedPolicies {
+				quota := "PoliciesPerUser"
+				if kind == "role" {
+					quota = "PoliciesPerRole"
+				}
+				return nil, nil, limitExceeded("Cannot exceed quota for %s: %d", quota, maxAttachedPolicies)
+			}
+			return h.inline, append(slices.Clone(h.attached), *in.PolicyArn), nil
+		})
+		if errors.Is(err, errUnchanged) {
+			err = nil
 		}
-		attached := append(slices.Clone(h.attached), *in.PolicyArn)
-		return nil, s.update(ctx, h, h.inline, attached)
+		return nil, err
 	}
 }
 
 func (s *Service) detachPolicy(kind string) func(context.Context, attachInput) (any, error) {
 	return func(ctx context.Context, in attachInput) (any, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		h, err := s.attachTarget(kind, in)
+		name, err := attachTarget(kind, in)
 		if err != nil {
 			return nil, err
 		}
-		i := slices.Index(h.attached, *in.PolicyArn)
-		if i < 0 {
-			return nil, noSuchEntity("Policy %s was not found.", *in.PolicyArn)
-		}
-		attached := slices.Delete(slices.Clone(h.attached), i, i+1)
-		if len(attached) == 0 {
-			attached = nil
-		}
-		return nil, s.update(ctx, h, h.inline, attached)
+		return nil, s.updateHolder(ctx, kind, name, func(_ *state.Tx, h *holder) (map[string]string, []string, error) {
+			i := slices.Index(h.attached, *in.PolicyArn)
+			if i < 0 {
+				return nil, nil, noSuchEntity("Policy %s was not found.", *in.PolicyArn)
+			}
+			attached := slices.Delete(slices.Clone(h.attached), i, i+1)
+			if len(attached) == 0 {
+				attached = nil
+			}
+			return h.inline, attached, nil
+		})
 	}
 }
 
@@ -502,19 +517,21 @@ func (s *Service) listAttachedPolicies(kind string) func(context.Context, listAt
 		if err := v.err(); err != nil {
 			return nil, err
 		}
-		s.mu.RLock()
-		h, err := s.holder(kind, *name)
 		var list []xmlAttachedPolicy
-		if err == nil {
+		var err error
+		s.view(func(r state.Reader) {
+			var h *holder
+			if h, err = s.holder(r, kind, *name); err != nil {
+				return
+			}
 			for _, arn := range h.attached {
-				p := s.m.policies[arn]
+				p := policyByARN(r, arn)
 				if p == nil || (in.PathPrefix != nil && !strings.HasPrefix(p.Path, *in.PathPrefix)) {
 					continue
 				}
 				list = append(list, xmlAttachedPolicy{PolicyName: p.Name, PolicyArn: p.ARN})
 			}
-		}
-		s.mu.RUnlock()
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/api/awsquery"
 	"github.com/holdfast/holdfast/internal/iam/policy"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 type xmlRole struct {
@@ -93,7 +94,7 @@ func policySize(doc string) int {
 // checkTrustPolicy parses a trust policy and checks that the users and
 // roles of this account it names exist (IAM refuses a principal it cannot
 // resolve).
-func (s *Service) checkTrustPolicy(doc string) error {
+func (s *Service) checkTrustPolicy(r state.Reader, doc string) error {
 	if policySize(doc) > maxTrustPolicySize {
 		return limitExceeded("Cannot exceed quota for ACLSizePerRole: %d", maxTrustPolicySize)
 	}
@@ -112,11 +113,11 @@ func (s *Service) checkTrustPolicy(doc string) error {
 		found := false
 		switch typ {
 		case "user":
-			u := s.m.users[lowerName(name)]
+			u := Users.Get(r, lowerName(name))
 			found = u != nil && s.userARN(u.Path, u.Name) == arn
 		case "role":
-			r := s.m.roles[lowerName(name)]
-			found = r != nil && s.roleARN(r.Path, r.Name) == arn
+			ro := Roles.Get(r, lowerName(name))
+			found = ro != nil && s.roleARN(ro.Path, ro.Name) == arn
 		}
 		if !found {
 			return malformedPolicy("Invalid principal in policy: \"AWS\":\"" + arn + "\"")
@@ -140,14 +141,6 @@ func (s *Service) createRole(ctx context.Context, in createRoleInput) (*roleResu
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkTrustPolicy(*in.AssumeRolePolicyDocument); err != nil {
-		return nil, err
-	}
-	if _, dup := s.m.roles[lowerName(*in.RoleName)]; dup {
-		return nil, entityExists("Role with name %s already exists.", *in.RoleName)
-	}
 	r := &Role{Name: *in.RoleName, Path: path, ID: genID("AROA", 17), CreateDate: s.now(),
 		TrustPolicy: *in.AssumeRolePolicyDocument, MaxSessionDuration: defaultSessionDuration, Tags: in.Tags}
 	if in.Description != nil {
@@ -156,12 +149,19 @@ func (s *Service) createRole(ctx context.Context, in createRoleInput) (*roleResu
 	if in.MaxSessionDuration != nil {
 		r.MaxSessionDuration = *in.MaxSessionDuration
 	}
-	var c changes
-	c.role(r)
-	if err := s.commit(ctx, c); err != nil {
+	err = s.update(ctx, func(tx *state.Tx) error {
+		if err := s.checkTrustPolicy(tx, *in.AssumeRolePolicyDocument); err != nil {
+			return err
+		}
+		if Roles.Get(tx, lowerName(r.Name)) != nil {
+			return entityExists("Role with name %s already exists.", *in.RoleName)
+		}
+		Roles.Put(tx, r)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	s.m.roles[lowerName(r.Name)] = r
 	return &roleResult{Role: s.xmlRole(r, true)}, nil
 }
 
@@ -171,9 +171,8 @@ func (s *Service) getRole(ctx context.Context, in roleNameInput) (*roleResult, e
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	r := s.m.roles[lowerName(*in.RoleName)]
+	var r *Role
+	s.view(func(rd state.Reader) { r = Roles.Get(rd, lowerName(*in.RoleName)) })
 	if r == nil {
 		return nil, noSuchEntity("The role with name %s cannot be found.", *in.RoleName)
 	}
@@ -181,7 +180,7 @@ func (s *Service) getRole(ctx context.Context, in roleNameInput) (*roleResult, e
 }
 
 func (s *Service) listRoles(ctx context.Context, in listInput) (*listRolesResult, error) {
-	got, truncated, marker, err := listByPath(s, in, s.m.roles, func(r *Role) string { return r.Path })
+	got, truncated, marker, err := listByPath(s, in, Roles, func(r *Role) string { return r.Path })
 	if err != nil {
 		return nil, err
 	}
@@ -198,13 +197,13 @@ func (s *Service) deleteRole(ctx context.Context, in roleNameInput) (any, error)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h, err := s.holder("role", *in.RoleName)
-	if err != nil {
-		return nil, err
-	}
-	return nil, s.deleteHolder(ctx, h)
+	return nil, s.update(ctx, func(tx *state.Tx) error {
+		h, err := s.holder(tx, "role", *in.RoleName)
+		if err != nil {
+			return err
+		}
+		return h.delete(tx)
+	})
 }
 
 func (s *Service) updateAssumeRolePolicy(ctx context.Context, in updateTrustInput) (any, error) {
@@ -214,22 +213,17 @@ func (s *Service) updateAssumeRolePolicy(ctx context.Context, in updateTrustInpu
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.m.roles[lowerName(*in.RoleName)]
-	if r == nil {
-		return nil, noSuchEntity("The role with name %s cannot be found.", *in.RoleName)
-	}
-	if err := s.checkTrustPolicy(*in.PolicyDocument); err != nil {
-		return nil, err
-	}
-	updated := *r
-	updated.TrustPolicy = *in.PolicyDocument
-	var c changes
-	c.role(&updated)
-	if err := s.commit(ctx, c); err != nil {
-		return nil, err
-	}
-	s.m.roles[lowerName(r.Name)] = &updated
-	return nil, nil
+	return nil, s.update(ctx, func(tx *state.Tx) error {
+		r := Roles.Get(tx, lowerName(*in.RoleName))
+		if r == nil {
+			return noSuchEntity("The role with name %s cannot be found.", *in.RoleName)
+		}
+		if err := s.checkTrustPolicy(tx, *in.PolicyDocument); err != nil {
+			return err
+		}
+		updated := *r
+		updated.TrustPolicy = *in.PolicyDocument
+		Roles.Put(tx, &updated)
+		return nil
+	})
 }

@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/iam/policy"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // IAMService is the IAM API on the front door: the Query protocol, signed
@@ -52,10 +52,13 @@ const (
 
 // Config configures the IAM and STS service.
 type Config struct {
-	AccountID  string
-	Repository Repository
-	Clock      clock.Clock
-	Logger     *slog.Logger
+	AccountID string
+	// State holds the IAM records (see model.go); the service reads and
+	// writes nothing else.
+	State *state.Engine
+	// Clock dates entities and sessions; nil means the engine's clock.
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 // Service is the account's IAM: users, access keys, roles and policies,
@@ -63,79 +66,77 @@ type Config struct {
 // sessions, and the authorizer that evaluates their policies.
 type Service struct {
 	account string
-	repo    Repository
+	st      *state.Engine
 	clock   clock.Clock
 	log     *slog.Logger
+	// signing is the STS session key, loaded (or created) at Open.
+	signing []byte
 
-	// mu guards the model: writers hold it for the whole operation
-	// (validate, commit, install), readers share it.
-	mu sync.RWMutex
-	m  *model
-
-	// cacheMu guards the caches, which readers fill too.
+	// cacheMu guards the caches, which readers fill.
 	cacheMu sync.Mutex
 	// sets caches the compiled identity policies of users and roles
-	// ("user/<name>", "role/<name>", lower case); any write that changes
-	// who has which policy clears it (under mu, so that no reader can
-	// store a set compiled from the older model afterwards).
-	sets map[string]*policy.Set
+	// ("user/<name>", "role/<name>", lower case), each with the record it
+	// was compiled from: records are immutable and every change writes a
+	// new one, so a cached set is current exactly while its record is
+	// (the managed policies it attaches cannot change or go while they
+	// are attached).
+	sets map[string]cachedSet
 	// parsed caches parsed documents by kind and text.
 	parsed map[string]*policy.Policy
 }
 
-// Open loads the model from cfg.Repository, creating the STS signing key
-// on first start.
+type cachedSet struct {
+	from any // the *User or *Role the set was compiled from
+	set  *policy.Set
+}
+
+// Open prepares the service on cfg.State, creating the STS signing key on
+// first start.
 func Open(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.State == nil || cfg.AccountID == "" {
+		return nil, fmt.Errorf("iam: a state engine and an account id are required")
+	}
 	if cfg.Clock == nil {
-		cfg.Clock = clock.Real{}
+		cfg.Clock = cfg.State.Clock()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Repository == nil || cfg.AccountID == "" {
-		return nil, fmt.Errorf("iam: a repository and an account id are required")
-	}
-	records, err := cfg.Repository.Load(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("iam: load: %w", err)
-	}
-	m, err := loadModel(records)
-	if err != nil {
-		return nil, err
-	}
-	s := &Service{account: cfg.AccountID, repo: cfg.Repository, clock: cfg.Clock, log: cfg.Logger, m: m,
-		sets: map[string]*policy.Set{}, parsed: map[string]*policy.Policy{}}
-	if len(m.signing) == 0 {
-		key := make([]byte, 32)
-		_, _ = rand.Read(key)
-		if err := s.repo.Commit(ctx, []Record{{Kind: KindSigningKey, ID: "sts", Value: key}}); err != nil {
+	s := &Service{account: cfg.AccountID, st: cfg.State, clock: cfg.Clock, log: cfg.Logger,
+		sets: map[string]cachedSet{}, parsed: map[string]*policy.Policy{}}
+	var key *signingKey
+	cfg.State.View(func(v *state.View) { key = signingKeys.Get(v, signingKeyName) })
+	if key == nil {
+		fresh := &signingKey{Key: make([]byte, 32)}
+		_, _ = rand.Read(fresh.Key)
+		err := cfg.State.Update(ctx, func(tx *state.Tx) error {
+			if key = signingKeys.Get(tx, signingKeyName); key == nil {
+				key = fresh
+				signingKeys.Put(tx, key)
+			}
+			return nil
+		})
+		if err != nil {
 			return nil, fmt.Errorf("iam: save the STS signing key: %w", err)
 		}
-		m.signing = key
 	}
+	s.signing = key.Key
 	return s, nil
 }
 
 func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Second) }
 
-// commit writes the changes of one operation; the caller holds s.mu and
-// applies the same changes to the model only when commit succeeds.
-func (s *Service) commit(ctx context.Context, c changes) error {
-	if len(c) == 0 {
-		return nil
-	}
-	if err := s.repo.Commit(ctx, c); err != nil {
-		return fmt.Errorf("iam: commit: %w", err)
-	}
-	return nil
+// view runs fn with a read view of the IAM records.
+func (s *Service) view(fn func(r state.Reader)) {
+	s.st.View(func(v *state.View) { fn(v) })
 }
 
-// invalidate drops the compiled policy sets (after any change to who has
-// which policy); the caller holds mu for writing.
-func (s *Service) invalidate() {
-	s.cacheMu.Lock()
-	clear(s.sets)
-	s.cacheMu.Unlock()
+// update runs one operation's check-and-write on the state engine: fn
+// validates against tx and writes; an error from fn writes nothing. It
+// returns once the writes are durable. fn runs on the engine's apply
+// loop: it must not block, nor call view.
+func (s *Service) update(ctx context.Context, fn func(tx *state.Tx) error) error {
+	return s.st.Update(ctx, fn)
 }
 
 // ARNs of the account's entities.
@@ -150,8 +151,6 @@ func (s *Service) roleARN(path, name string) string {
 func (s *Service) policyARN(path, name string) string {
 	return "arn:aws:iam::" + s.account + ":policy" + path + name
 }
-
-func lowerName(n string) string { return strings.ToLower(n) }
 
 // parse parses (and caches) a policy document of the given kind; kind
 // is part of the cache key because the same text may be valid as one kind

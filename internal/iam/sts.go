@@ -7,6 +7,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/iam/policy"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 type callerIdentityResult struct {
@@ -87,15 +88,14 @@ func (s *Service) assumeRole(ctx context.Context, in assumeRoleInput) (*assumeRo
 	const action = "sts:AssumeRole"
 	notAuthorized := api.AccessDenied("User: " + p.ARN + " is not authorized to perform: " + action + " on resource: " + *in.RoleArn)
 
-	s.mu.RLock()
-	role := s.roleByARN(*in.RoleArn)
+	var role *Role
+	s.view(func(r state.Reader) { role = s.roleByARN(r, *in.RoleArn) })
 	var trust *policy.Policy
 	var identity *policy.Set
 	if role != nil {
 		trust, _ = s.parse(role.TrustPolicy, policy.Trust)
 		identity, _ = p.Policies.(*policy.Set)
 	}
-	s.mu.RUnlock()
 	if role == nil || trust == nil {
 		return nil, notAuthorized
 	}
@@ -148,9 +148,7 @@ func (s *Service) assumeRole(ctx context.Context, in assumeRoleInput) (*assumeRo
 		Issued:      issued.Unix(),
 		Expires:     issued.Add(time.Duration(duration) * time.Second).Unix(),
 	}
-	s.mu.RLock()
 	token, secret := s.sessionToken(claims), s.sessionSecret(claims.AccessKeyID)
-	s.mu.RUnlock()
 	return &assumeRoleResult{
 		Credentials: xmlCredentials{AccessKeyID: claims.AccessKeyID, SecretAccessKey: secret, SessionToken: token,
 			Expiration: time.Unix(claims.Expires, 0).UTC()},
@@ -160,14 +158,14 @@ func (s *Service) assumeRole(ctx context.Context, in assumeRoleInput) (*assumeRo
 }
 
 // roleByARN finds a role of this account by its ARN (path included).
-func (s *Service) roleByARN(arn string) *Role {
+func (s *Service) roleByARN(r state.Reader, arn string) *Role {
 	rest, ok := strings.CutPrefix(arn, "arn:aws:iam::"+s.account+":role/")
 	if !ok {
 		return nil
 	}
-	r := s.m.roles[lowerName(rest[strings.LastIndexByte(rest, '/')+1:])]
-	if r == nil || s.roleARN(r.Path, r.Name) != arn {
+	ro := Roles.Get(r, lowerName(rest[strings.LastIndexByte(rest, '/')+1:]))
+	if ro == nil || s.roleARN(ro.Path, ro.Name) != arn {
 		return nil
 	}
-	return r
+	return ro
 }

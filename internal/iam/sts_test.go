@@ -170,8 +170,9 @@ func TestSessionCredentials(t *testing.T) {
 	// A session survives a restart (the signing key is stored), and ends
 	// at its expiry. (The SDK signs with the real clock: the fake one only
 	// moves within SigV4's 15 minutes.)
-	restarted := newEnvWith(t, e.repo, e.clock)
-	if _, err := restarted.iam(session).ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil {
+	e.close()
+	e = newEnvAt(t, e.dir, e.clock, false)
+	if _, err := e.iam(session).ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
 	e.clock.Advance(899 * time.Second)
@@ -237,19 +238,26 @@ func TestIAMPermissionsEnforced(t *testing.T) {
 	wantErr(t, err, "AccessDenied", "", 403)
 }
 
-// The model is durable: a service reopened on the same repository has the
-// users, keys, roles and policies, and a failed write changes nothing.
+// The model is durable: a service reopened on the same store has the
+// users, keys, roles and policies; a write whose commit fails is answered
+// ServiceFailure and is not there after a restart.
 func TestModelSurvivesReopenAndFailedWrites(t *testing.T) {
-	repo := NewMemoryRepository()
+	dir := t.TempDir()
 	clk := clock.NewFake(time.Now())
-	e := newEnvWith(t, repo, clk)
+	e := newEnvAt(t, dir, clk, false)
 	ctx := context.Background()
 	hank := e.user("hank", allowAll)
 	e.role("ops", trustAccount, allowAll)
-	pol, _ := e.iam(root).CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("mp"), PolicyDocument: aws.String(allowAll)})
-	e.iam(root).AttachRolePolicy(ctx, &awsiam.AttachRolePolicyInput{RoleName: aws.String("ops"), PolicyArn: pol.Policy.Arn})
+	pol, err := e.iam(root).CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("mp"), PolicyDocument: aws.String(allowAll)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.iam(root).AttachRolePolicy(ctx, &awsiam.AttachRolePolicyInput{RoleName: aws.String("ops"), PolicyArn: pol.Policy.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
 
-	again := newEnvWith(t, repo, clk)
+	again := newEnvAt(t, dir, clk, false)
 	if _, err := again.iam(hank).ListUsers(ctx, &awsiam.ListUsersInput{}); err != nil {
 		t.Fatalf("the key and its policy after reopening: %v", err)
 	}
@@ -258,12 +266,16 @@ func TestModelSurvivesReopenAndFailedWrites(t *testing.T) {
 		t.Fatalf("attachment after reopening: %+v %v", la, err)
 	}
 
-	repo.Fail = context.DeadlineExceeded
+	again.backend.fail.Store(true)
 	_, err = again.iam(root).CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("ivy")})
 	wantErr(t, err, "ServiceFailure", "The request processing has failed because of an unknown error, exception or failure.", 500)
-	repo.Fail = nil
-	_, err = again.iam(root).GetUser(ctx, &awsiam.GetUserInput{UserName: aws.String("ivy")})
+	again.close()
+	third := newEnvAt(t, dir, clk, false)
+	_, err = third.iam(root).GetUser(ctx, &awsiam.GetUserInput{UserName: aws.String("ivy")})
 	wantErr(t, err, "NoSuchEntity", "", 404)
+	if _, err := third.iam(hank).ListUsers(ctx, &awsiam.ListUsersInput{}); err != nil {
+		t.Fatalf("hank after the failed write and a restart: %v", err)
+	}
 }
 
 // Requests authenticate and authorize while the policies they use are

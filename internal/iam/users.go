@@ -10,6 +10,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/api/awsquery"
+	"github.com/holdfast/holdfast/internal/state"
 )
 
 // The XML shapes of the IAM responses (member names from iam-service-2.json).
@@ -147,12 +148,13 @@ func (s *Service) userResource(ctx context.Context, name *string) string {
 		}
 		return s.userARN("/", "")
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if u := s.m.users[lowerName(*name)]; u != nil {
-		return s.userARN(u.Path, u.Name)
-	}
-	return s.userARN("/", *name)
+	arn := s.userARN("/", *name)
+	s.view(func(r state.Reader) {
+		if u := Users.Get(r, lowerName(*name)); u != nil {
+			arn = s.userARN(u.Path, u.Name)
+		}
+	})
+	return arn
 }
 
 func tagContext(tags []Tag) map[string][]string {
@@ -191,18 +193,17 @@ func (s *Service) createUser(ctx context.Context, in createUserInput) (*userResu
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, dup := s.m.users[lowerName(*in.UserName)]; dup {
-		return nil, entityExists("User with name %s already exists.", *in.UserName)
-	}
 	u := &User{Name: *in.UserName, Path: path, ID: genID("AIDA", 17), CreateDate: s.now(), Tags: in.Tags}
-	var c changes
-	c.user(u)
-	if err := s.commit(ctx, c); err != nil {
+	err = s.update(ctx, func(tx *state.Tx) error {
+		if Users.Get(tx, lowerName(u.Name)) != nil {
+			return entityExists("User with name %s already exists.", *in.UserName)
+		}
+		Users.Put(tx, u)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	s.m.users[lowerName(u.Name)] = u
 	return &userResult{User: s.xmlUser(u, true)}, nil
 }
 
@@ -222,9 +223,8 @@ func (s *Service) getUser(ctx context.Context, in userNameInput) (*userResult, e
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	u := s.m.users[lowerName(name)]
+	var u *User
+	s.view(func(r state.Reader) { u = Users.Get(r, lowerName(name)) })
 	if u == nil {
 		return nil, noSuchEntity("The user with name %s cannot be found.", name)
 	}
@@ -232,7 +232,7 @@ func (s *Service) getUser(ctx context.Context, in userNameInput) (*userResult, e
 }
 
 func (s *Service) listUsers(ctx context.Context, in listInput) (*listUsersResult, error) {
-	got, truncated, marker, err := listByPath(s, in, s.m.users, func(u *User) string { return u.Path })
+	got, truncated, marker, err := listByPath(s, in, Users, func(u *User) string { return u.Path })
 	if err != nil {
 		return nil, err
 	}
@@ -243,10 +243,10 @@ func (s *Service) listUsers(ctx context.Context, in listInput) (*listUsersResult
 	return out, nil
 }
 
-// listByPath is ListUsers and ListRoles: the page of the entities of m
+// listByPath is ListUsers and ListRoles: the page of the records of kind
 // (keyed by lower-cased name, listed in that order) whose path starts with
 // the PathPrefix.
-func listByPath[T any](s *Service, in listInput, m map[string]*T, path func(*T) string) ([]*T, bool, string, error) {
+func listByPath[T any](s *Service, in listInput, kind *state.Kind[T], path func(*T) string) ([]*T, bool, string, error) {
 	var v validator
 	v.str("PathPrefix", in.PathPrefix, 1, 512, rePathPrefix, `\u002F[\u0021-\u007F]*`)
 	v.listParams(in.Marker, in.MaxItems)
@@ -257,14 +257,14 @@ func listByPath[T any](s *Service, in listInput, m map[string]*T, path func(*T) 
 		key string
 		v   *T
 	}
-	s.mu.RLock()
 	var all []named
-	for k, e := range m {
-		if in.PathPrefix == nil || strings.HasPrefix(path(e), *in.PathPrefix) {
-			all = append(all, named{k, e})
+	s.view(func(r state.Reader) {
+		for k, e := range kind.All(r) {
+			if in.PathPrefix == nil || strings.HasPrefix(path(e), *in.PathPrefix) {
+				all = append(all, named{k, e})
+			}
 		}
-	}
-	s.mu.RUnlock()
+	})
 	sort.Slice(all, func(i, j int) bool { return all[i].key < all[j].key })
 	got, truncated, marker, err := page(all, func(n named) string { return n.key }, in.Marker, in.MaxItems)
 	out := make([]*T, len(got))
@@ -280,18 +280,16 @@ func (s *Service) deleteUser(ctx context.Context, in userNameInput) (any, error)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h, err := s.holder("user", *in.UserName)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range s.m.keys {
-		if strings.EqualFold(k.UserName, h.name) {
-			return nil, deleteConflict(msgDeleteKeysFirst)
+	return nil, s.update(ctx, func(tx *state.Tx) error {
+		h, err := s.holder(tx, "user", *in.UserName)
+		if err != nil {
+			return err
 		}
-	}
-	return nil, s.deleteHolder(ctx, h)
+		if keysByUser.Len(tx, lowerName(h.name)) > 0 {
+			return deleteConflict(msgDeleteKeysFirst)
+		}
+		return h.delete(tx)
+	})
 }
 
 func (s *Service) createAccessKey(ctx context.Context, in userNameInput) (*createAccessKeyResult, error) {
@@ -304,28 +302,22 @@ func (s *Service) createAccessKey(ctx context.Context, in userNameInput) (*creat
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.m.users[lowerName(name)]
-	if u == nil {
-		return nil, noSuchEntity("The user with name %s cannot be found.", name)
-	}
-	n := 0
-	for _, k := range s.m.keys {
-		if strings.EqualFold(k.UserName, u.Name) {
-			n++
+	k := &AccessKey{ID: genID("AKIA", 16), Secret: genSecret(), Status: "Active", CreateDate: s.now()}
+	err = s.update(ctx, func(tx *state.Tx) error {
+		u := Users.Get(tx, lowerName(name))
+		if u == nil {
+			return noSuchEntity("The user with name %s cannot be found.", name)
 		}
-	}
-	if n >= maxAccessKeysPerUser {
-		return nil, limitExceeded("Cannot exceed quota for AccessKeysPerUser: %d", maxAccessKeysPerUser)
-	}
-	k := &AccessKey{ID: genID("AKIA", 16), UserName: u.Name, Secret: genSecret(), Status: "Active", CreateDate: s.now()}
-	var c changes
-	c.key(k)
-	if err := s.commit(ctx, c); err != nil {
+		if keysByUser.Len(tx, lowerName(u.Name)) >= maxAccessKeysPerUser {
+			return limitExceeded("Cannot exceed quota for AccessKeysPerUser: %d", maxAccessKeysPerUser)
+		}
+		k.UserName = u.Name
+		AccessKeys.Put(tx, k)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	s.m.keys[k.ID] = k
 	return &createAccessKeyResult{AccessKey: xmlAccessKey{UserName: k.UserName, AccessKeyID: k.ID, Status: k.Status,
 		SecretAccessKey: k.Secret, CreateDate: k.CreateDate}}, nil
 }
@@ -345,17 +337,15 @@ func (s *Service) listAccessKeys(ctx context.Context, in struct {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	u := s.m.users[lowerName(name)]
+	var u *User
 	var keys []*AccessKey
-	if u != nil {
-		for _, k := range s.m.keys {
-			if strings.EqualFold(k.UserName, u.Name) {
+	s.view(func(r state.Reader) {
+		if u = Users.Get(r, lowerName(name)); u != nil {
+			for _, k := range keysByUser.Group(r, lowerName(u.Name)) {
 				keys = append(keys, k)
 			}
 		}
-	}
-	s.mu.RUnlock()
+	})
 	if u == nil {
 		return nil, noSuchEntity("The user with name %s cannot be found.", name)
 	}
@@ -373,15 +363,15 @@ func (s *Service) listAccessKeys(ctx context.Context, in struct {
 }
 
 // userKey finds the access key id of the user (the caller when name is nil).
-func (s *Service) userKey(ctx context.Context, name, id *string) (*AccessKey, error) {
+func (s *Service) userKey(ctx context.Context, r state.Reader, name, id *string) (*AccessKey, error) {
 	user, err := callerUserName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if s.m.users[lowerName(user)] == nil {
+	if Users.Get(r, lowerName(user)) == nil {
 		return nil, noSuchEntity("The user with name %s cannot be found.", user)
 	}
-	k := s.m.keys[*id]
+	k := AccessKeys.Get(r, *id)
 	if k == nil || !strings.EqualFold(k.UserName, user) {
 		return nil, noSuchEntity("The Access Key with id %s cannot be found.", *id)
 	}
@@ -409,38 +399,28 @@ func (s *Service) updateAccessKey(ctx context.Context, in accessKeyInput) (any, 
 	if *in.Status == "Expired" {
 		return nil, invalidInput("Status Expired cannot be set; use Active or Inactive.")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, err := s.userKey(ctx, in.UserName, in.AccessKeyID)
-	if err != nil {
-		return nil, err
-	}
-	updated := *k
-	updated.Status = *in.Status
-	var c changes
-	c.key(&updated)
-	if err := s.commit(ctx, c); err != nil {
-		return nil, err
-	}
-	s.m.keys[k.ID] = &updated
-	return nil, nil
+	return nil, s.update(ctx, func(tx *state.Tx) error {
+		k, err := s.userKey(ctx, tx, in.UserName, in.AccessKeyID)
+		if err != nil {
+			return err
+		}
+		updated := *k
+		updated.Status = *in.Status
+		AccessKeys.Put(tx, &updated)
+		return nil
+	})
 }
 
 func (s *Service) deleteAccessKey(ctx context.Context, in accessKeyInput) (any, error) {
 	if err := s.validateKeyInput(in, false); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, err := s.userKey(ctx, in.UserName, in.AccessKeyID)
-	if err != nil {
-		return nil, err
-	}
-	var c changes
-	c.del(KindAccessKey, k.ID)
-	if err := s.commit(ctx, c); err != nil {
-		return nil, err
-	}
-	delete(s.m.keys, k.ID)
-	return nil, nil
+	return nil, s.update(ctx, func(tx *state.Tx) error {
+		k, err := s.userKey(ctx, tx, in.UserName, in.AccessKeyID)
+		if err != nil {
+			return err
+		}
+		AccessKeys.Delete(tx, k.ID)
+		return nil
+	})
 }
