@@ -51,6 +51,7 @@ var layers = map[string]layer{
 	"internal/api/awsquery": {},
 	"internal/iam":          {allow: []string{"internal/api/...", "internal/clock", "internal/domain", "internal/iam/policy", "internal/state"}},
 	"internal/iam/policy":   {pure: true},
+	"internal/iam/iamtest":  {allow: []string{"internal/clock", "github.com/aws/aws-sdk-go-v2", "github.com/aws/smithy-go"}},
 	"internal/agent": {allow: []string{"internal/agent/...", "internal/agentapi", "internal/domain",
 		"github.com/aws/aws-sdk-go-v2"}},
 	"internal/agent/ctr":                       {allow: []string{"internal/agent/ctr/logfile", "internal/domain"}},

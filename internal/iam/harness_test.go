@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -20,13 +19,14 @@ import (
 
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/clock"
+	"github.com/holdfast/holdfast/internal/iam/iamtest"
 	"github.com/holdfast/holdfast/internal/state"
 	"github.com/holdfast/holdfast/internal/store"
 	"github.com/holdfast/holdfast/internal/store/bolt"
 )
 
 const (
-	testAccount = "123456789012"
+	testAccount = iamtest.Account
 	testRegion  = "eu-west-3" // not IAM's us-east-1: both must be accepted
 	rootKey     = "HFROOTKEY0000001"
 	rootSecret  = "root-secret"
@@ -204,15 +204,6 @@ func wantErr(t *testing.T, err error, code, message string, status int) {
 	if !errors.As(err, &re) || re.HTTPStatusCode() != status {
 		t.Errorf("status %v, want %d", err, status)
 	}
-}
-
-func decodeDoc(t *testing.T, s string) string {
-	t.Helper()
-	d, err := url.QueryUnescape(s)
-	if err != nil {
-		t.Fatalf("not URL-encoded: %q", s)
-	}
-	return d
 }
 
 const (

@@ -51,15 +51,11 @@ func TestCrashChild(t *testing.T) {
 	os.Exit(4)
 }
 
-// Every write the control plane acknowledged survives kill -9: 32 writers
-// drive UpdateTaskProtection, RunTask and CreateService against a child
-// process, which is killed after at least 1,000 acknowledgements; a new
-// control plane on the same data directory must show every one of them.
-func TestCrashKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test skipped under -short")
-	}
-	dir := t.TempDir()
+// startCrashChild runs a real control plane on dir in a child process
+// (TestCrashChild) and returns its address and a function that SIGKILLs it
+// and waits for it to go. A cleanup kills it if the test did not.
+func startCrashChild(t *testing.T, dir string) (addr string, kill func()) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
 	cmd.Stderr = os.Stderr
@@ -70,13 +66,16 @@ func TestCrashKill9(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			_ = cmd.Process.Kill()
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Error(err)
+			}
 			_ = cmd.Wait()
-		}
-	})
+		})
+	}
+	t.Cleanup(kill)
 	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -86,13 +85,24 @@ func TestCrashKill9(t *testing.T) {
 			}
 		}
 	}()
-	var addr string
 	select {
 	case addr = <-addrc:
 	case <-time.After(60 * time.Second):
 		t.Fatal("child control plane did not start")
 	}
+	return addr, kill
+}
 
+// Every write the control plane acknowledged survives kill -9: 32 writers
+// drive UpdateTaskProtection, RunTask and CreateService against a child
+// process, which is killed after at least 1,000 acknowledgements; a new
+// control plane on the same data directory must show every one of them.
+func TestCrashKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped under -short")
+	}
+	dir := t.TempDir()
+	addr, kill := startCrashChild(t, dir)
 	ctx := context.Background()
 	c := hfClient(addr)
 	e := &hfEnv{t: t, addr: addr, ecs: c, ctx: ctx}
@@ -196,11 +206,7 @@ func TestCrashKill9(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	stop.Store(true)
-	killed = true
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	kill()
 	wg.Wait()
 	for _, err := range errs {
 		t.Errorf("write failed: %v", err)

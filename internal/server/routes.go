@@ -1,12 +1,18 @@
-// Package server assembles the control plane: the AWS JSON 1.1 front door
-// (internal/api), the application services and controller
-// (internal/control) and the store, behind one http.Handler.
+// Package server assembles the control plane: the front door
+// (internal/api) with ECS, the agent protocol, IAM and STS on it, the
+// application services and controller (internal/control), the account's
+// identities and their authorization (internal/iam) and the store, behind
+// one http.Handler.
 package server
 
 import (
+	"context"
+	"strings"
+
 	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/control"
+	"github.com/holdfast/holdfast/internal/iam"
 )
 
 // ECSPrefix is the X-Amz-Target prefix of the ECS API.
@@ -14,6 +20,8 @@ const ECSPrefix = api.ECSTargetPrefix
 
 // Register installs every supported operation on the API server: the ECS
 // operations, and the agent protocol (its ECS operations and its poll).
+// Each ECS operation is authorized against the resources ECS's
+// authorization reference names for it (iam.ECSActions).
 func Register(a *api.Server, s *control.ECS, ag *control.Agents) {
 	ops := map[string]api.Handler{
 		"CreateCluster":                 api.Op(s.CreateCluster),
@@ -46,8 +54,23 @@ func Register(a *api.Server, s *control.ECS, ag *control.Agents) {
 		"ListTagsForResource":           api.Op(s.ListTagsForResource),
 		"GetTaskProtection":             api.Op(s.GetTaskProtection),
 	}
+	actions := iam.ECSActions(s.Partition(), latestRevision(s))
 	for name, h := range ops {
-		a.Register(ECSPrefix+name, h)
+		a.Handle(api.ECS, name, api.Operation{Handler: h, Action: actions[name]})
 	}
-	a.Register(agentapi.PollTarget, api.Op(ag.Poll))
+	a.Handle(api.HoldfastAgent, strings.TrimPrefix(agentapi.PollTarget, api.HoldfastAgent.TargetPrefix+"."),
+		api.Operation{Handler: api.Op(ag.Poll)})
+}
+
+// latestRevision is the revision DescribeTaskDefinition resolves a bare
+// family to (its latest ACTIVE one), for the resource of RunTask,
+// CreateService and UpdateService.
+func latestRevision(s *control.ECS) iam.LatestRevision {
+	return func(ctx context.Context, family string) (int, bool) {
+		out, err := s.DescribeTaskDefinition(ctx, control.DescribeTaskDefinitionInput{TaskDefinition: family})
+		if err != nil || out.TaskDefinition == nil {
+			return 0, false
+		}
+		return out.TaskDefinition.Revision, true
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/control"
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/iam"
 	"github.com/holdfast/holdfast/internal/state"
 	"github.com/holdfast/holdfast/internal/store"
 	"github.com/holdfast/holdfast/internal/store/storecfg"
@@ -41,9 +42,15 @@ type Config struct {
 	// DefaultCluster, if set, is created at start.
 	DefaultCluster string
 	// Store selects the backend; the zero value is bolt in DataDir.
-	Store  storecfg.Config
-	Clock  clock.Clock
-	Logger *slog.Logger
+	Store storecfg.Config
+	// Clock drives the control plane (protection expiry, the controller).
+	Clock clock.Clock
+	// IdentityClock is the identities' clock: SigV4 signature times, STS
+	// session expiry, aws:CurrentTime. Nil is the wall clock, whatever
+	// Clock is: clients sign with the wall clock. Tests give a fake one
+	// that stays within SigV4's 15 minutes of it.
+	IdentityClock clock.Clock
+	Logger        *slog.Logger
 }
 
 // Server is a running control plane.
@@ -52,6 +59,7 @@ type Server struct {
 	log        *slog.Logger
 	backend    store.Backend
 	State      *state.Engine
+	IAM        *iam.Service
 	ECS        *control.ECS
 	Agents     *control.Agents
 	Controller *control.Controller
@@ -89,22 +97,36 @@ func New(cfg Config) (*Server, error) {
 	}
 	part := domain.Partition{Region: cfg.Region, AccountID: cfg.AccountID}
 	clog := cfg.Logger.With("part", "control")
+	if cfg.IdentityClock == nil {
+		cfg.IdentityClock = clock.Real{}
+	}
+	ids, err := iam.Open(context.Background(), iam.Config{AccountID: cfg.AccountID, State: st, Clock: cfg.IdentityClock,
+		Logger: cfg.Logger.With("part", "iam")})
+	if err != nil {
+		st.Close()
+		backend.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := api.New(api.Config{
 		Region:      cfg.Region,
 		AccountID:   cfg.AccountID,
 		Credentials: map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
+		Identities:  ids,
+		Authorizer:  iam.Authorizer{Now: cfg.IdentityClock.Now},
 		Logger:      cfg.Logger.With("part", "api"),
 		RateLimits:  cfg.RateLimits,
 		Registry:    reg,
+		Clock:       cfg.IdentityClock.Now,
 	})
-	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, State: st, api: a,
+	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, State: st, api: a, IAM: ids,
 		ECS:        control.New(st, part, clog),
 		Agents:     control.NewAgents(st, part, clog),
 		Controller: control.NewController(st, part, clog),
 	}
 	Register(a, s.ECS, s.Agents)
+	ids.Register(a)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

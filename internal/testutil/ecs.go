@@ -13,16 +13,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // Region is the region the tests' clients and control planes use.
 const Region = "us-east-1"
 
 // Credentials are an access key pair, as in the credentials.json that
-// `holdfast up` writes into its data dir.
+// `holdfast up` writes into its data dir, with the session token of
+// temporary credentials.
 type Credentials struct {
 	AccessKeyID     string `json:"accessKeyId"`
 	SecretAccessKey string `json:"secretAccessKey"`
+	SessionToken    string `json:"sessionToken,omitempty"`
+}
+
+// Provider is c as an aws.CredentialsProvider.
+func (c Credentials) Provider() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
 }
 
 // ReadCredentials reads credentials.json from a data dir of `holdfast up`.
@@ -46,8 +55,21 @@ func ECSClient(endpoint string, c Credentials, opts ...func(*ecs.Options)) *ecs.
 	return ecs.New(ecs.Options{
 		Region:       Region,
 		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, ""),
+		Credentials:  c.Provider(),
 	}, opts...)
+}
+
+// IAMClient is an aws-sdk-go-v2 IAM client for the API at endpoint, signed
+// for us-east-1 as the SDKs sign IAM.
+func IAMClient(endpoint string, c Credentials) *iam.Client {
+	return iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: c.Provider(),
+		RetryMaxAttempts: 1})
+}
+
+// STSClient is an aws-sdk-go-v2 STS client for the API at endpoint.
+func STSClient(endpoint string, c Credentials) *sts.Client {
+	return sts.New(sts.Options{Region: Region, BaseEndpoint: aws.String(endpoint), Credentials: c.Provider(),
+		RetryMaxAttempts: 1})
 }
 
 // StopAllTasks scales every service of cluster to 0, stops every task that
