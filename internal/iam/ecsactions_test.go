@@ -16,6 +16,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/iam/iamtest"
 )
 
 // recordingAuthorizer records every Action and then asks the real one.
@@ -54,10 +55,10 @@ func ecsEnv(t *testing.T) (*env, *recordingAuthorizer, func(creds) *ecs.Client) 
 	}
 	hs := httptest.NewServer(a)
 	t.Cleanup(hs.Close)
-	e.url = hs.URL
+	e.URL = hs.URL
 	client := func(c creds) *ecs.Client {
 		return ecs.New(ecs.Options{Region: testRegion, BaseEndpoint: aws.String(hs.URL),
-			Credentials: credentials.NewStaticCredentialsProvider(c.id, c.secret, c.token), Retryer: aws.NopRetryer{}})
+			Credentials: credentials.NewStaticCredentialsProvider(c.ID, c.Secret, c.Token), Retryer: aws.NopRetryer{}})
 	}
 	return e, rec, client
 }
@@ -175,9 +176,9 @@ func TestECSEnforcement(t *testing.T) {
 	ctx := context.Background()
 	protect := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:UpdateTaskProtection","ecs:GetTaskProtection"],
 		"Resource":"arn:aws:ecs:*:123456789012:task/queue/*"},{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`
-	user := e.user("worker", protect)
-	roleArn := e.role("protector", trustAccount, protect)
-	session := e.assume(user, roleArn, "task-1")
+	user := e.User("worker", protect)
+	roleArn := e.Role("protector", trustAccount, protect)
+	session := e.Assume(user, roleArn, "task-1")
 	for who, c := range map[string]creds{"arn:aws:iam::123456789012:user/worker": user,
 		"arn:aws:sts::123456789012:assumed-role/protector/task-1": session} {
 		t.Run(who, func(t *testing.T) {
@@ -188,14 +189,14 @@ func TestECSEnforcement(t *testing.T) {
 			}
 			_, err := ec.UpdateTaskProtection(ctx, &ecs.UpdateTaskProtectionInput{Cluster: aws.String("queue"),
 				Tasks: []string{"t1", arnPrefix + "task/web/t2"}, ProtectionEnabled: true})
-			wantErr(t, err, "AccessDeniedException", "User: "+who+" is not authorized to perform: ecs:UpdateTaskProtection on resource: "+
+			iamtest.WantErr(t, err, "AccessDeniedException", "User: "+who+" is not authorized to perform: ecs:UpdateTaskProtection on resource: "+
 				arnPrefix+"task/web/t2 because no identity-based policy allows the ecs:UpdateTaskProtection action", 400)
 			var ade *ecstypes.AccessDeniedException
 			if !errors.As(err, &ade) {
 				t.Errorf("not a typed AccessDeniedException: %v", err)
 			}
 			_, err = ec.ListClusters(ctx, &ecs.ListClustersInput{})
-			wantErr(t, err, "AccessDeniedException", "User: "+who+" is not authorized to perform: ecs:ListClusters on resource: * "+
+			iamtest.WantErr(t, err, "AccessDeniedException", "User: "+who+" is not authorized to perform: ecs:ListClusters on resource: * "+
 				"because no identity-based policy allows the ecs:ListClusters action", 400)
 		})
 	}
@@ -204,7 +205,7 @@ func TestECSEnforcement(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := client(user).UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("x")})
-	wantErr(t, err, "AccessDeniedException", "", 400)
+	iamtest.WantErr(t, err, "AccessDeniedException", "", 400)
 }
 
 // The check reads the members the way the handler decodes them: a member

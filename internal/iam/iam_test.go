@@ -15,11 +15,11 @@ func TestConformance(t *testing.T) {
 	iamtest.Run(t, func(t *testing.T) *iamtest.Target {
 		dir, clk := t.TempDir(), clock.NewFake(time.Now())
 		e := newEnvAt(t, dir, clk, false)
-		return &iamtest.Target{URL: e.url, Region: testRegion, RootAccessKeyID: rootKey, RootSecretAccessKey: rootSecret, Clock: clk,
+		return &iamtest.Target{URL: e.URL, Region: testRegion, RootAccessKeyID: rootKey, RootSecretAccessKey: rootSecret, Clock: clk,
 			Restart: func(t *testing.T) string {
 				e.close()
 				e = newEnvAt(t, dir, clk, false)
-				return e.url
+				return e.URL
 			}}
 	})
 }

@@ -73,16 +73,16 @@ func Run(t *testing.T, start func(t *testing.T) *Target) {
 
 // env is one test's view of its Target.
 type env struct {
+	*Clients
 	t      *testing.T
 	target *Target
-	url    string
-	root   creds
 }
 
 func newEnv(t *testing.T, start func(*testing.T) *Target) *env {
 	t.Helper()
 	tg := start(t)
-	return &env{t: t, target: tg, url: tg.URL, root: creds{tg.RootAccessKeyID, tg.RootSecretAccessKey, ""}}
+	return &env{Clients: &Clients{T: t, URL: tg.URL, Region: tg.Region, Root: Creds{tg.RootAccessKeyID, tg.RootSecretAccessKey, ""}},
+		t: t, target: tg}
 }
 
 // now is the identities' time.
@@ -100,85 +100,96 @@ func (e *env) restart() {
 		e.t.Log("the target cannot restart: survival across restarts not checked")
 		return
 	}
-	e.url = e.target.Restart(e.t)
+	e.URL = e.target.Restart(e.t)
 }
 
-type creds struct{ id, secret, token string }
+// Creds are an access key, with its session token when temporary.
+type Creds struct{ ID, Secret, Token string }
 
-// iam is a real aws-sdk-go-v2 IAM client signing with c. It signs for the
-// target's region; the AWS CLI and the SDKs with a custom endpoint do the
+// Clients makes aws-sdk-go-v2 IAM and STS clients for an API and creates
+// users and roles through it as the root.
+type Clients struct {
+	T      testing.TB
+	URL    string
+	Region string
+	Root   Creds
+}
+
+// IAM is a real aws-sdk-go-v2 IAM client signing with c. It signs for the
+// API's region; the AWS CLI and the SDKs with a custom endpoint do the
 // same.
-func (e *env) iam(c creds) *awsiam.Client {
+func (e *Clients) IAM(c Creds) *awsiam.Client {
 	return awsiam.New(awsiam.Options{
-		Region:       e.target.Region,
-		BaseEndpoint: aws.String(e.url),
-		Credentials:  credentials.NewStaticCredentialsProvider(c.id, c.secret, c.token),
+		Region:       e.Region,
+		BaseEndpoint: aws.String(e.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(c.ID, c.Secret, c.Token),
 		Retryer:      aws.NopRetryer{},
 	})
 }
 
-func (e *env) sts(c creds) *sts.Client {
+// STS is an STS client signing with c (for us-east-1, as SDKs sign STS).
+func (e *Clients) STS(c Creds) *sts.Client {
 	return sts.New(sts.Options{
 		Region:       "us-east-1",
-		BaseEndpoint: aws.String(e.url),
-		Credentials:  credentials.NewStaticCredentialsProvider(c.id, c.secret, c.token),
+		BaseEndpoint: aws.String(e.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(c.ID, c.Secret, c.Token),
 		Retryer:      aws.NopRetryer{},
 	})
 }
 
-// user creates an IAM user with an access key and the given inline
+// User creates an IAM user with an access key and the given inline
 // policy (if any), as the root, and returns its credentials.
-func (e *env) user(name, policyDoc string) creds {
-	e.t.Helper()
+func (e *Clients) User(name, policyDoc string) Creds {
+	e.T.Helper()
 	ctx := context.Background()
-	c := e.iam(e.root)
+	c := e.IAM(e.Root)
 	if _, err := c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String(name)}); err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	if policyDoc != "" {
 		if _, err := c.PutUserPolicy(ctx, &awsiam.PutUserPolicyInput{UserName: aws.String(name),
 			PolicyName: aws.String("p"), PolicyDocument: aws.String(policyDoc)}); err != nil {
-			e.t.Fatal(err)
+			e.T.Fatal(err)
 		}
 	}
 	out, err := c.CreateAccessKey(ctx, &awsiam.CreateAccessKeyInput{UserName: aws.String(name)})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	return creds{aws.ToString(out.AccessKey.AccessKeyId), aws.ToString(out.AccessKey.SecretAccessKey), ""}
+	return Creds{aws.ToString(out.AccessKey.AccessKeyId), aws.ToString(out.AccessKey.SecretAccessKey), ""}
 }
 
-// role creates a role with a trust policy and an inline policy (if any).
-func (e *env) role(name, trust, policyDoc string) string {
-	e.t.Helper()
+// Role creates a role with a trust policy and an inline policy (if any).
+func (e *Clients) Role(name, trust, policyDoc string) string {
+	e.T.Helper()
 	ctx := context.Background()
-	c := e.iam(e.root)
+	c := e.IAM(e.Root)
 	out, err := c.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust)})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	if policyDoc != "" {
 		if _, err := c.PutRolePolicy(ctx, &awsiam.PutRolePolicyInput{RoleName: aws.String(name),
 			PolicyName: aws.String("p"), PolicyDocument: aws.String(policyDoc)}); err != nil {
-			e.t.Fatal(err)
+			e.T.Fatal(err)
 		}
 	}
 	return aws.ToString(out.Role.Arn)
 }
 
-// assume assumes a role as c and returns the session's credentials.
-func (e *env) assume(c creds, roleArn, session string) creds {
-	e.t.Helper()
-	out, err := e.sts(c).AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String(roleArn), RoleSessionName: aws.String(session)})
+// Assume assumes a role as c and returns the session's credentials.
+func (e *Clients) Assume(c Creds, roleArn, session string) Creds {
+	e.T.Helper()
+	out, err := e.STS(c).AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String(roleArn), RoleSessionName: aws.String(session)})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	return creds{aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken)}
+	return Creds{aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken)}
 }
 
-// wantErr asserts an API error's code, message ("" = not checked) and
+// WantErr asserts an API error's code, message ("" = not checked) and
 // HTTP status.
-func wantErr(t *testing.T, err error, code, message string, status int) {
+func WantErr(t testing.TB, err error, code, message string, status int) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("want %s, got success", code)
@@ -216,7 +227,7 @@ const (
 
 func users(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
-	c := e.iam(e.root)
+	c := e.IAM(e.Root)
 	ctx := context.Background()
 
 	out, err := c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("alice"), Path: aws.String("/team/"),
@@ -232,16 +243,16 @@ func users(t *testing.T, start func(*testing.T) *Target) {
 	}
 
 	_, err = c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("ALICE")})
-	wantErr(t, err, "EntityAlreadyExists", "User with name ALICE already exists.", 409)
+	WantErr(t, err, "EntityAlreadyExists", "User with name ALICE already exists.", 409)
 	var exists *types.EntityAlreadyExistsException
 	if !errors.As(err, &exists) {
 		t.Errorf("not a typed EntityAlreadyExistsException: %T", err)
 	}
 	_, err = c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("a b")})
-	wantErr(t, err, "ValidationError", `1 validation error detected: Value 'a b' at 'userName' failed to satisfy constraint: `+
+	WantErr(t, err, "ValidationError", `1 validation error detected: Value 'a b' at 'userName' failed to satisfy constraint: `+
 		`Member must satisfy regular expression pattern: [\w+=,.@-]+`, 400)
 	_, err = c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String(strings.Repeat("x", 65)), Path: aws.String("nope")})
-	wantErr(t, err, "ValidationError", "", 400)
+	WantErr(t, err, "ValidationError", "", 400)
 	if !strings.HasPrefix(err.Error(), "") || !strings.Contains(err.Error(), "2 validation errors detected") {
 		t.Errorf("two violations: %v", err)
 	}
@@ -251,7 +262,7 @@ func users(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatalf("GetUser: %+v %v", got, err)
 	}
 	_, err = c.GetUser(ctx, &awsiam.GetUserInput{UserName: aws.String("nobody")})
-	wantErr(t, err, "NoSuchEntity", "The user with name nobody cannot be found.", 404)
+	WantErr(t, err, "NoSuchEntity", "The user with name nobody cannot be found.", 404)
 	var nse *types.NoSuchEntityException
 	if !errors.As(err, &nse) {
 		t.Errorf("not a typed NoSuchEntityException: %T", err)
@@ -293,10 +304,10 @@ func users(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatalf("ListUsers by path: %+v %v", l, err)
 	}
 	_, err = c.ListUsers(ctx, &awsiam.ListUsersInput{MaxItems: aws.Int32(0)})
-	wantErr(t, err, "ValidationError", "1 validation error detected: Value '0' at 'maxItems' failed to satisfy constraint: "+
+	WantErr(t, err, "ValidationError", "1 validation error detected: Value '0' at 'maxItems' failed to satisfy constraint: "+
 		"Member must have value greater than or equal to 1", 400)
 	_, err = c.ListUsers(ctx, &awsiam.ListUsersInput{Marker: aws.String("!!not-a-marker")})
-	wantErr(t, err, "InvalidInput", "Invalid Marker.", 400)
+	WantErr(t, err, "InvalidInput", "Invalid Marker.", 400)
 
 	// DeleteUser refuses while keys and policies remain.
 	key, err := c.CreateAccessKey(ctx, &awsiam.CreateAccessKeyInput{UserName: aws.String("alice")})
@@ -304,7 +315,7 @@ func users(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatal(err)
 	}
 	_, err = c.DeleteUser(ctx, &awsiam.DeleteUserInput{UserName: aws.String("alice")})
-	wantErr(t, err, "DeleteConflict", "Cannot delete entity, must delete access keys first.", 409)
+	WantErr(t, err, "DeleteConflict", "Cannot delete entity, must delete access keys first.", 409)
 	if _, err := c.DeleteAccessKey(ctx, &awsiam.DeleteAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: key.AccessKey.AccessKeyId}); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +323,7 @@ func users(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatal(err)
 	}
 	_, err = c.DeleteUser(ctx, &awsiam.DeleteUserInput{UserName: aws.String("alice")})
-	wantErr(t, err, "DeleteConflict", "Cannot delete entity, must delete policies first.", 409)
+	WantErr(t, err, "DeleteConflict", "Cannot delete entity, must delete policies first.", 409)
 	if _, err := c.DeleteUserPolicy(ctx, &awsiam.DeleteUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("p")}); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +335,7 @@ func users(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatal(err)
 	}
 	_, err = c.DeleteUser(ctx, &awsiam.DeleteUserInput{UserName: aws.String("alice")})
-	wantErr(t, err, "DeleteConflict", "Cannot delete entity, must detach all policies first.", 409)
+	WantErr(t, err, "DeleteConflict", "Cannot delete entity, must detach all policies first.", 409)
 	if _, err := c.DetachUserPolicy(ctx, &awsiam.DetachUserPolicyInput{UserName: aws.String("alice"), PolicyArn: pol.Policy.Arn}); err != nil {
 		t.Fatal(err)
 	}
@@ -332,12 +343,12 @@ func users(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatal(err)
 	}
 	_, err = c.DeleteUser(ctx, &awsiam.DeleteUserInput{UserName: aws.String("alice")})
-	wantErr(t, err, "NoSuchEntity", "The user with name alice cannot be found.", 404)
+	WantErr(t, err, "NoSuchEntity", "The user with name alice cannot be found.", 404)
 }
 
 func accessKeys(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
-	c := e.iam(e.root)
+	c := e.IAM(e.Root)
 	ctx := context.Background()
 	if _, err := c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("bob")}); err != nil {
 		t.Fatal(err)
@@ -356,12 +367,12 @@ func accessKeys(t *testing.T, start func(*testing.T) *Target) {
 		keys = append(keys, k)
 	}
 	_, err := c.CreateAccessKey(ctx, &awsiam.CreateAccessKeyInput{UserName: aws.String("bob")})
-	wantErr(t, err, "LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: 2", 409)
+	WantErr(t, err, "LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: 2", 409)
 	_, err = c.CreateAccessKey(ctx, &awsiam.CreateAccessKeyInput{UserName: aws.String("nobody")})
-	wantErr(t, err, "NoSuchEntity", "The user with name nobody cannot be found.", 404)
+	WantErr(t, err, "NoSuchEntity", "The user with name nobody cannot be found.", 404)
 	// The root has no user to default to.
 	_, err = c.CreateAccessKey(ctx, &awsiam.CreateAccessKeyInput{})
-	wantErr(t, err, "ValidationError", "Must specify userName when calling with non-User credentials", 400)
+	WantErr(t, err, "ValidationError", "Must specify userName when calling with non-User credentials", 400)
 
 	l, err := c.ListAccessKeys(ctx, &awsiam.ListAccessKeysInput{UserName: aws.String("bob")})
 	if err != nil || len(l.AccessKeyMetadata) != 2 {
@@ -370,40 +381,40 @@ func accessKeys(t *testing.T, start func(*testing.T) *Target) {
 
 	// A new key signs at once; an Inactive one is refused as IAM refuses
 	// it, and comes back when reactivated; a deleted one is gone.
-	bob := creds{aws.ToString(keys[0].AccessKeyId), aws.ToString(keys[0].SecretAccessKey), ""}
-	if _, err := e.sts(bob).GetCallerIdentity(ctx, nil); err != nil {
+	bob := Creds{aws.ToString(keys[0].AccessKeyId), aws.ToString(keys[0].SecretAccessKey), ""}
+	if _, err := e.STS(bob).GetCallerIdentity(ctx, nil); err != nil {
 		t.Fatalf("new key: %v", err)
 	}
 	if _, err := c.UpdateAccessKey(ctx, &awsiam.UpdateAccessKeyInput{UserName: aws.String("bob"), AccessKeyId: keys[0].AccessKeyId,
 		Status: types.StatusTypeInactive}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.sts(bob).GetCallerIdentity(ctx, nil)
-	wantErr(t, err, "InvalidClientTokenId", "The security token included in the request is invalid.", 403)
+	_, err = e.STS(bob).GetCallerIdentity(ctx, nil)
+	WantErr(t, err, "InvalidClientTokenId", "The security token included in the request is invalid.", 403)
 	l, _ = c.ListAccessKeys(ctx, &awsiam.ListAccessKeysInput{UserName: aws.String("bob")})
 	statuses := map[string]types.StatusType{}
 	for _, m := range l.AccessKeyMetadata {
 		statuses[aws.ToString(m.AccessKeyId)] = m.Status
 	}
-	if statuses[bob.id] != types.StatusTypeInactive {
+	if statuses[bob.ID] != types.StatusTypeInactive {
 		t.Errorf("statuses %v", statuses)
 	}
 	if _, err := c.UpdateAccessKey(ctx, &awsiam.UpdateAccessKeyInput{UserName: aws.String("bob"), AccessKeyId: keys[0].AccessKeyId,
 		Status: types.StatusTypeActive}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.sts(bob).GetCallerIdentity(ctx, nil); err != nil {
+	if _, err := e.STS(bob).GetCallerIdentity(ctx, nil); err != nil {
 		t.Fatalf("reactivated key: %v", err)
 	}
 	_, err = c.UpdateAccessKey(ctx, &awsiam.UpdateAccessKeyInput{UserName: aws.String("bob"), AccessKeyId: aws.String("AKIAAAAAAAAAAAAAAAAA"),
 		Status: types.StatusTypeActive})
-	wantErr(t, err, "NoSuchEntity", "The Access Key with id AKIAAAAAAAAAAAAAAAAA cannot be found.", 404)
+	WantErr(t, err, "NoSuchEntity", "The Access Key with id AKIAAAAAAAAAAAAAAAAA cannot be found.", 404)
 	_, err = c.UpdateAccessKey(ctx, &awsiam.UpdateAccessKeyInput{UserName: aws.String("bob"), AccessKeyId: keys[0].AccessKeyId, Status: "Sleepy"})
-	wantErr(t, err, "ValidationError", "1 validation error detected: Value 'Sleepy' at 'status' failed to satisfy constraint: "+
+	WantErr(t, err, "ValidationError", "1 validation error detected: Value 'Sleepy' at 'status' failed to satisfy constraint: "+
 		"Member must satisfy enum value set: [Active, Inactive, Expired]", 400)
 
 	// A user manages its own keys without naming itself.
-	self := e.iam(bob)
+	self := e.IAM(bob)
 	if _, err := c.PutUserPolicy(ctx, &awsiam.PutUserPolicyInput{UserName: aws.String("bob"), PolicyName: aws.String("self"),
 		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["iam:ListAccessKeys","iam:DeleteAccessKey","iam:GetUser"],"Resource":"arn:aws:iam::*:user/${aws:username}"}}`)}); err != nil {
 		t.Fatal(err)
@@ -419,15 +430,15 @@ func accessKeys(t *testing.T, start func(*testing.T) *Target) {
 	if _, err := self.DeleteAccessKey(ctx, &awsiam.DeleteAccessKeyInput{AccessKeyId: keys[1].AccessKeyId}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.sts(creds{aws.ToString(keys[1].AccessKeyId), aws.ToString(keys[1].SecretAccessKey), ""}).GetCallerIdentity(ctx, nil)
-	wantErr(t, err, "InvalidClientTokenId", "", 403)
+	_, err = e.STS(Creds{aws.ToString(keys[1].AccessKeyId), aws.ToString(keys[1].SecretAccessKey), ""}).GetCallerIdentity(ctx, nil)
+	WantErr(t, err, "InvalidClientTokenId", "", 403)
 	_, err = self.DeleteAccessKey(ctx, &awsiam.DeleteAccessKeyInput{AccessKeyId: keys[1].AccessKeyId})
-	wantErr(t, err, "NoSuchEntity", fmt.Sprintf("The Access Key with id %s cannot be found.", aws.ToString(keys[1].AccessKeyId)), 404)
+	WantErr(t, err, "NoSuchEntity", fmt.Sprintf("The Access Key with id %s cannot be found.", aws.ToString(keys[1].AccessKeyId)), 404)
 }
 
 func roles(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
-	c := e.iam(e.root)
+	c := e.IAM(e.Root)
 	ctx := context.Background()
 	out, err := c.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String("worker"), Path: aws.String("/ecs/"),
 		AssumeRolePolicyDocument: aws.String(trustTasks), Description: aws.String("queue worker"), MaxSessionDuration: aws.Int32(7200)})
@@ -445,7 +456,7 @@ func roles(t *testing.T, start func(*testing.T) *Target) {
 		t.Errorf("document not URL-encoded: %s", aws.ToString(r.AssumeRolePolicyDocument))
 	}
 	_, err = c.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String("Worker"), AssumeRolePolicyDocument: aws.String(trustTasks)})
-	wantErr(t, err, "EntityAlreadyExists", "Role with name Worker already exists.", 409)
+	WantErr(t, err, "EntityAlreadyExists", "Role with name Worker already exists.", 409)
 	for _, tc := range []struct{ doc, msg string }{
 		{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}`, "Missing required field Principal"},
 		{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/ghost"},"Action":"sts:AssumeRole"}]}`,
@@ -454,13 +465,13 @@ func roles(t *testing.T, start func(*testing.T) *Target) {
 		{`{"Version":"2012-10-17",`, "Syntax errors in policy."},
 	} {
 		_, err = c.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String("bad"), AssumeRolePolicyDocument: aws.String(tc.doc)})
-		wantErr(t, err, "MalformedPolicyDocument", tc.msg, 400)
+		WantErr(t, err, "MalformedPolicyDocument", tc.msg, 400)
 	}
 	_, err = c.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String("big"),
 		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Sid":"` + strings.Repeat("x", 2100) + `","Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}`)})
-	wantErr(t, err, "LimitExceeded", "Cannot exceed quota for ACLSizePerRole: 2048", 409)
+	WantErr(t, err, "LimitExceeded", "Cannot exceed quota for ACLSizePerRole: 2048", 409)
 	_, err = c.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String("short"), AssumeRolePolicyDocument: aws.String(trustTasks), MaxSessionDuration: aws.Int32(60)})
-	wantErr(t, err, "ValidationError", "1 validation error detected: Value '60' at 'maxSessionDuration' failed to satisfy constraint: "+
+	WantErr(t, err, "ValidationError", "1 validation error detected: Value '60' at 'maxSessionDuration' failed to satisfy constraint: "+
 		"Member must have value greater than or equal to 3600", 400)
 
 	g, err := c.GetRole(ctx, &awsiam.GetRoleInput{RoleName: aws.String("WORKER")})
@@ -468,7 +479,7 @@ func roles(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatalf("GetRole: %+v %v", g, err)
 	}
 	_, err = c.GetRole(ctx, &awsiam.GetRoleInput{RoleName: aws.String("ghost")})
-	wantErr(t, err, "NoSuchEntity", "The role with name ghost cannot be found.", 404)
+	WantErr(t, err, "NoSuchEntity", "The role with name ghost cannot be found.", 404)
 
 	if _, err := c.UpdateAssumeRolePolicy(ctx, &awsiam.UpdateAssumeRolePolicyInput{RoleName: aws.String("worker"), PolicyDocument: aws.String(trustAccount)}); err != nil {
 		t.Fatal(err)
@@ -478,9 +489,9 @@ func roles(t *testing.T, start func(*testing.T) *Target) {
 		t.Errorf("trust policy not updated: %s", aws.ToString(g.Role.AssumeRolePolicyDocument))
 	}
 	_, err = c.UpdateAssumeRolePolicy(ctx, &awsiam.UpdateAssumeRolePolicyInput{RoleName: aws.String("worker"), PolicyDocument: aws.String(`{"Statement":[]}`)})
-	wantErr(t, err, "MalformedPolicyDocument", "Syntax errors in policy.", 400)
+	WantErr(t, err, "MalformedPolicyDocument", "Syntax errors in policy.", 400)
 	_, err = c.UpdateAssumeRolePolicy(ctx, &awsiam.UpdateAssumeRolePolicyInput{RoleName: aws.String("ghost"), PolicyDocument: aws.String(trustAccount)})
-	wantErr(t, err, "NoSuchEntity", "The role with name ghost cannot be found.", 404)
+	WantErr(t, err, "NoSuchEntity", "The role with name ghost cannot be found.", 404)
 
 	if _, err := c.CreateRole(ctx, &awsiam.CreateRoleInput{RoleName: aws.String("admin"), AssumeRolePolicyDocument: aws.String(trustAccount)}); err != nil {
 		t.Fatal(err)
@@ -498,7 +509,7 @@ func roles(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatal(err)
 	}
 	_, err = c.DeleteRole(ctx, &awsiam.DeleteRoleInput{RoleName: aws.String("worker")})
-	wantErr(t, err, "DeleteConflict", "Cannot delete entity, must delete policies first.", 409)
+	WantErr(t, err, "DeleteConflict", "Cannot delete entity, must delete policies first.", 409)
 	if _, err := c.DeleteRolePolicy(ctx, &awsiam.DeleteRolePolicyInput{RoleName: aws.String("worker"), PolicyName: aws.String("P")}); err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +518,7 @@ func roles(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatal(err)
 	}
 	_, err = c.DeleteRole(ctx, &awsiam.DeleteRoleInput{RoleName: aws.String("worker")})
-	wantErr(t, err, "DeleteConflict", "Cannot delete entity, must detach all policies first.", 409)
+	WantErr(t, err, "DeleteConflict", "Cannot delete entity, must detach all policies first.", 409)
 	if _, err := c.DetachRolePolicy(ctx, &awsiam.DetachRolePolicyInput{RoleName: aws.String("worker"), PolicyArn: pol.Policy.Arn}); err != nil {
 		t.Fatal(err)
 	}
@@ -515,17 +526,17 @@ func roles(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatal(err)
 	}
 	_, err = c.DeleteRole(ctx, &awsiam.DeleteRoleInput{RoleName: aws.String("worker")})
-	wantErr(t, err, "NoSuchEntity", "The role with name worker cannot be found.", 404)
+	WantErr(t, err, "NoSuchEntity", "The role with name worker cannot be found.", 404)
 }
 
 func inlinePolicies(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
-	c := e.iam(e.root)
+	c := e.IAM(e.Root)
 	ctx := context.Background()
 	if _, err := c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("carol")}); err != nil {
 		t.Fatal(err)
 	}
-	e.role("ops", trustAccount, "")
+	e.Role("ops", trustAccount, "")
 	doc := `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecs:List*","Resource":"*"}}`
 	for _, kind := range []string{"user", "role"} {
 		t.Run(kind, func(t *testing.T) {
@@ -588,36 +599,36 @@ func inlinePolicies(t *testing.T, start func(*testing.T) *Target) {
 				t.Fatalf("get: %q %v", d, err)
 			}
 			_, err = get("zz")
-			wantErr(t, err, "NoSuchEntity", fmt.Sprintf("The %s policy with name zz cannot be found.", kind), 404)
+			WantErr(t, err, "NoSuchEntity", fmt.Sprintf("The %s policy with name zz cannot be found.", kind), 404)
 			err = put("bad", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecs:*"}}`)
-			wantErr(t, err, "MalformedPolicyDocument", "Policy statement must contain resources.", 400)
+			WantErr(t, err, "MalformedPolicyDocument", "Policy statement must contain resources.", 400)
 			err = put("bad", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"ecs:*","Resource":"*"}}`)
-			wantErr(t, err, "MalformedPolicyDocument", "Policy document should not specify a principal.", 400)
+			WantErr(t, err, "MalformedPolicyDocument", "Policy document should not specify a principal.", 400)
 			big := `{"Version":"2012-10-17","Statement":{"Sid":"` + strings.Repeat("x", 10300) + `","Effect":"Allow","Action":"ecs:*","Resource":"*"}}`
 			err = put("big", big)
 			want := "Maximum policy size of 2048 bytes exceeded for user carol"
 			if kind == "role" {
 				want = "Maximum policy size of 10240 bytes exceeded for role ops"
 			}
-			wantErr(t, err, "LimitExceeded", want, 409)
+			WantErr(t, err, "LimitExceeded", want, 409)
 			if err := del("A"); err != nil {
 				t.Fatal(err)
 			}
-			wantErr(t, del("a"), "NoSuchEntity", fmt.Sprintf("The %s policy with name a cannot be found.", kind), 404)
+			WantErr(t, del("a"), "NoSuchEntity", fmt.Sprintf("The %s policy with name a cannot be found.", kind), 404)
 			if got := list(); strings.Join(got, ",") != "b" {
 				t.Fatalf("list after delete: %v", got)
 			}
 		})
 	}
 	_, err := c.PutUserPolicy(ctx, &awsiam.PutUserPolicyInput{UserName: aws.String("ghost"), PolicyName: aws.String("p"), PolicyDocument: aws.String(doc)})
-	wantErr(t, err, "NoSuchEntity", "The user with name ghost cannot be found.", 404)
+	WantErr(t, err, "NoSuchEntity", "The user with name ghost cannot be found.", 404)
 	_, err = c.ListRolePolicies(ctx, &awsiam.ListRolePoliciesInput{RoleName: aws.String("ghost")})
-	wantErr(t, err, "NoSuchEntity", "The role with name ghost cannot be found.", 404)
+	WantErr(t, err, "NoSuchEntity", "The role with name ghost cannot be found.", 404)
 }
 
 func managedPolicies(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
-	c := e.iam(e.root)
+	c := e.IAM(e.Root)
 	ctx := context.Background()
 	out, err := c.CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("TaskProtection"), Path: aws.String("/ecs/"),
 		Description:    aws.String("lets a task protect itself"),
@@ -632,16 +643,16 @@ func managedPolicies(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatalf("CreatePolicy answered %+v", p)
 	}
 	_, err = c.CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("taskprotection"), PolicyDocument: aws.String(allowAll)})
-	wantErr(t, err, "EntityAlreadyExists", "A policy called taskprotection already exists. Duplicate names are not allowed.", 409)
+	WantErr(t, err, "EntityAlreadyExists", "A policy called taskprotection already exists. Duplicate names are not allowed.", 409)
 	_, err = c.CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("x"), PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Resource":"*"}}`)})
-	wantErr(t, err, "MalformedPolicyDocument", "Policy statement must contain actions.", 400)
+	WantErr(t, err, "MalformedPolicyDocument", "Policy statement must contain actions.", 400)
 	_, err = c.CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("x"), PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"UpdateService","Resource":"*"}}`)})
-	wantErr(t, err, "MalformedPolicyDocument", "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.", 400)
+	WantErr(t, err, "MalformedPolicyDocument", "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.", 400)
 
 	if _, err := c.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("dave")}); err != nil {
 		t.Fatal(err)
 	}
-	e.role("ops", trustAccount, "")
+	e.Role("ops", trustAccount, "")
 	for range 2 { // attaching twice is not an error, nor a second attachment
 		if _, err := c.AttachUserPolicy(ctx, &awsiam.AttachUserPolicyInput{UserName: aws.String("dave"), PolicyArn: aws.String(arn)}); err != nil {
 			t.Fatal(err)
@@ -655,9 +666,9 @@ func managedPolicies(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatalf("GetPolicy: %+v %v", g, err)
 	}
 	_, err = c.GetPolicy(ctx, &awsiam.GetPolicyInput{PolicyArn: aws.String("arn:aws:iam::123456789012:policy/none")})
-	wantErr(t, err, "NoSuchEntity", "Policy arn:aws:iam::123456789012:policy/none does not exist or is not attachable.", 404)
+	WantErr(t, err, "NoSuchEntity", "Policy arn:aws:iam::123456789012:policy/none does not exist or is not attachable.", 404)
 	_, err = c.AttachUserPolicy(ctx, &awsiam.AttachUserPolicyInput{UserName: aws.String("dave"), PolicyArn: aws.String("arn:aws:iam::aws:policy/AdministratorAccess")})
-	wantErr(t, err, "NoSuchEntity", "Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attachable.", 404)
+	WantErr(t, err, "NoSuchEntity", "Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attachable.", 404)
 
 	la, err := c.ListAttachedUserPolicies(ctx, &awsiam.ListAttachedUserPoliciesInput{UserName: aws.String("dave")})
 	if err != nil || len(la.AttachedPolicies) != 1 || aws.ToString(la.AttachedPolicies[0].PolicyName) != "TaskProtection" {
@@ -669,9 +680,9 @@ func managedPolicies(t *testing.T, start func(*testing.T) *Target) {
 	}
 
 	_, err = c.DeletePolicy(ctx, &awsiam.DeletePolicyInput{PolicyArn: aws.String(arn)})
-	wantErr(t, err, "DeleteConflict", "Cannot delete a policy attached to entities.", 409)
+	WantErr(t, err, "DeleteConflict", "Cannot delete a policy attached to entities.", 409)
 	_, err = c.DetachRolePolicy(ctx, &awsiam.DetachRolePolicyInput{RoleName: aws.String("ops"), PolicyArn: aws.String("arn:aws:iam::123456789012:policy/none")})
-	wantErr(t, err, "NoSuchEntity", "Policy arn:aws:iam::123456789012:policy/none was not found.", 404)
+	WantErr(t, err, "NoSuchEntity", "Policy arn:aws:iam::123456789012:policy/none was not found.", 404)
 	for _, detach := range []func() error{
 		func() error {
 			_, err := c.DetachUserPolicy(ctx, &awsiam.DetachUserPolicyInput{UserName: aws.String("dave"), PolicyArn: aws.String(arn)})
@@ -690,7 +701,7 @@ func managedPolicies(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatal(err)
 	}
 	_, err = c.DeletePolicy(ctx, &awsiam.DeletePolicyInput{PolicyArn: aws.String(arn)})
-	wantErr(t, err, "NoSuchEntity", "", 404)
+	WantErr(t, err, "NoSuchEntity", "", 404)
 
 	// The attach quota: 20 managed policies per user.
 	for i := range 21 {
@@ -703,7 +714,7 @@ func managedPolicies(t *testing.T, start func(*testing.T) *Target) {
 			t.Fatal(err)
 		}
 		if i == 20 {
-			wantErr(t, err, "LimitExceeded", "Cannot exceed quota for PoliciesPerUser: 20", 409)
+			WantErr(t, err, "LimitExceeded", "Cannot exceed quota for PoliciesPerUser: 20", 409)
 		}
 	}
 }
@@ -711,25 +722,25 @@ func managedPolicies(t *testing.T, start func(*testing.T) *Target) {
 func getCallerIdentity(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
 	ctx := context.Background()
-	id, err := e.sts(e.root).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	id, err := e.STS(e.Root).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil || aws.ToString(id.Arn) != "arn:aws:iam::123456789012:root" || aws.ToString(id.Account) != account ||
 		aws.ToString(id.UserId) != account {
 		t.Fatalf("root: %+v %v", id, err)
 	}
 	// No permission is needed, not even for a user without policies.
-	dan := e.user("dan", "")
-	id, err = e.sts(dan).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	dan := e.User("dan", "")
+	id, err = e.STS(dan).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil || aws.ToString(id.Arn) != "arn:aws:iam::123456789012:user/dan" || !strings.HasPrefix(aws.ToString(id.UserId), "AIDA") {
 		t.Fatalf("user: %+v %v", id, err)
 	}
-	roleArn := e.role("ops", trustAccount, "")
-	if _, err := e.iam(e.root).PutUserPolicy(ctx, &awsiam.PutUserPolicyInput{UserName: aws.String("dan"), PolicyName: aws.String("assume"),
+	roleArn := e.Role("ops", trustAccount, "")
+	if _, err := e.IAM(e.Root).PutUserPolicy(ctx, &awsiam.PutUserPolicyInput{UserName: aws.String("dan"), PolicyName: aws.String("assume"),
 		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}`)}); err != nil {
 		t.Fatal(err)
 	}
-	session := e.assume(dan, roleArn, "dan-session")
-	id, err = e.sts(session).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	g, _ := e.iam(e.root).GetRole(ctx, &awsiam.GetRoleInput{RoleName: aws.String("ops")})
+	session := e.Assume(dan, roleArn, "dan-session")
+	id, err = e.STS(session).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	g, _ := e.IAM(e.Root).GetRole(ctx, &awsiam.GetRoleInput{RoleName: aws.String("ops")})
 	if err != nil || aws.ToString(id.Arn) != "arn:aws:sts::123456789012:assumed-role/ops/dan-session" ||
 		aws.ToString(id.UserId) != aws.ToString(g.Role.RoleId)+":dan-session" {
 		t.Fatalf("assumed role: %+v %v", id, err)
@@ -739,23 +750,23 @@ func getCallerIdentity(t *testing.T, start func(*testing.T) *Target) {
 func assumeRole(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
 	ctx := context.Background()
-	c := e.iam(e.root)
-	accountRole := e.role("by-account", trustAccount, "")
-	eve := e.user("eve", "")
-	namedRole := e.role("by-name", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/eve"},"Action":"sts:AssumeRole"}]}`, "")
-	tasksRole := e.role("tasks", trustTasks, "")
+	c := e.IAM(e.Root)
+	accountRole := e.Role("by-account", trustAccount, "")
+	eve := e.User("eve", "")
+	namedRole := e.Role("by-name", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/eve"},"Action":"sts:AssumeRole"}]}`, "")
+	tasksRole := e.Role("tasks", trustTasks, "")
 
 	// The root may not assume roles, as on AWS.
-	_, err := e.sts(e.root).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0")})
-	wantErr(t, err, "AccessDenied", "Roles may not be assumed by root accounts.", 403)
+	_, err := e.STS(e.Root).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0")})
+	WantErr(t, err, "AccessDenied", "Roles may not be assumed by root accounts.", 403)
 
 	// A trust policy that names the account needs the caller's own
 	// sts:AssumeRole permission too.
-	_, err = e.sts(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0")})
-	wantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/eve is not authorized to perform: sts:AssumeRole on resource: "+
+	_, err = e.STS(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0")})
+	WantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/eve is not authorized to perform: sts:AssumeRole on resource: "+
 		accountRole+" because no identity-based policy allows the sts:AssumeRole action", 403)
 	// One that names the user itself does not.
-	out, err := e.sts(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(namedRole), RoleSessionName: aws.String("direct")})
+	out, err := e.STS(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(namedRole), RoleSessionName: aws.String("direct")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -774,99 +785,99 @@ func assumeRole(t *testing.T, start func(*testing.T) *Target) {
 			{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"arn:aws:iam::123456789012:role/by-name"}]}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.sts(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0")}); err != nil {
+	if _, err := e.STS(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0")}); err != nil {
 		t.Fatal(err)
 	}
 	// An explicit deny wins even over a trust policy naming the user.
-	_, err = e.sts(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(namedRole), RoleSessionName: aws.String("s0")})
-	wantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/eve is not authorized to perform: sts:AssumeRole on resource: "+
+	_, err = e.STS(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(namedRole), RoleSessionName: aws.String("s0")})
+	WantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/eve is not authorized to perform: sts:AssumeRole on resource: "+
 		namedRole+" with an explicit deny in an identity-based policy", 403)
 	// A role whose trust policy does not admit the caller, and a role that
 	// does not exist, are refused alike.
 	for _, arn := range []string{tasksRole, "arn:aws:iam::123456789012:role/ghost"} {
-		_, err = e.sts(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(arn), RoleSessionName: aws.String("s0")})
-		wantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/eve is not authorized to perform: sts:AssumeRole on resource: "+arn, 403)
+		_, err = e.STS(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(arn), RoleSessionName: aws.String("s0")})
+		WantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/eve is not authorized to perform: sts:AssumeRole on resource: "+arn, 403)
 	}
 
 	// Validation and durations.
-	_, err = e.sts(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("bad name")})
-	wantErr(t, err, "ValidationError", `1 validation error detected: Value 'bad name' at 'roleSessionName' failed to satisfy constraint: `+
+	_, err = e.STS(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("bad name")})
+	WantErr(t, err, "ValidationError", `1 validation error detected: Value 'bad name' at 'roleSessionName' failed to satisfy constraint: `+
 		`Member must satisfy regular expression pattern: [\w+=,.@-]*`, 400)
-	_, err = e.sts(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0"), DurationSeconds: aws.Int32(7200)})
-	wantErr(t, err, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.", 400)
-	_, err = e.sts(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0"), DurationSeconds: aws.Int32(60)})
-	wantErr(t, err, "ValidationError", "1 validation error detected: Value '60' at 'durationSeconds' failed to satisfy constraint: "+
+	_, err = e.STS(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0"), DurationSeconds: aws.Int32(7200)})
+	WantErr(t, err, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.", 400)
+	_, err = e.STS(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0"), DurationSeconds: aws.Int32(60)})
+	WantErr(t, err, "ValidationError", "1 validation error detected: Value '60' at 'durationSeconds' failed to satisfy constraint: "+
 		"Member must have value greater than or equal to 900", 400)
-	_, err = e.sts(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0"), Policy: aws.String(allowAll)})
-	wantErr(t, err, "ValidationError", "Session policies (Policy, PolicyArns) are not supported by holdfast.", 400)
+	_, err = e.STS(eve).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(accountRole), RoleSessionName: aws.String("s0"), Policy: aws.String(allowAll)})
+	WantErr(t, err, "ValidationError", "Session policies (Policy, PolicyArns) are not supported by holdfast.", 400)
 
 	// Role chaining: a session may assume another role for at most an hour.
 	if _, err := c.UpdateAssumeRolePolicy(ctx, &awsiam.UpdateAssumeRolePolicyInput{RoleName: aws.String("tasks"),
 		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/by-account"},"Action":"sts:AssumeRole"}]}`)}); err != nil {
 		t.Fatal(err)
 	}
-	session := e.assume(eve, accountRole, "first")
-	chained, err := e.sts(session).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(tasksRole), RoleSessionName: aws.String("second")})
+	session := e.Assume(eve, accountRole, "first")
+	chained, err := e.STS(session).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(tasksRole), RoleSessionName: aws.String("second")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if aws.ToString(chained.AssumedRoleUser.Arn) != "arn:aws:sts::123456789012:assumed-role/tasks/second" {
 		t.Fatalf("chained: %+v", chained.AssumedRoleUser)
 	}
-	_, err = e.sts(session).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(tasksRole), RoleSessionName: aws.String("s0"), DurationSeconds: aws.Int32(3601)})
-	wantErr(t, err, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.", 400)
+	_, err = e.STS(session).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(tasksRole), RoleSessionName: aws.String("s0"), DurationSeconds: aws.Int32(3601)})
+	WantErr(t, err, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.", 400)
 }
 
 func sessionCredentials(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
 	ctx := context.Background()
-	roleArn := e.role("worker", trustAccount, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}}`)
-	frank := e.user("frank", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}`)
-	out, err := e.sts(frank).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleArn), RoleSessionName: aws.String("s1"), DurationSeconds: aws.Int32(900)})
+	roleArn := e.Role("worker", trustAccount, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}}`)
+	frank := e.User("frank", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}`)
+	out, err := e.STS(frank).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleArn), RoleSessionName: aws.String("s1"), DurationSeconds: aws.Int32(900)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	session := creds{aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken)}
+	session := Creds{aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken)}
 
 	// The session acts with the role's policies, not the user's.
-	if _, err := e.iam(session).ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil {
+	if _, err := e.IAM(session).ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil {
 		t.Fatalf("role's permission: %v", err)
 	}
-	_, err = e.iam(session).ListUsers(ctx, &awsiam.ListUsersInput{})
-	wantErr(t, err, "AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/worker/s1 is not authorized to perform: iam:ListUsers "+
+	_, err = e.IAM(session).ListUsers(ctx, &awsiam.ListUsersInput{})
+	WantErr(t, err, "AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/worker/s1 is not authorized to perform: iam:ListUsers "+
 		"on resource: arn:aws:iam::123456789012:user/ because no identity-based policy allows the iam:ListUsers action", 403)
 	// The session's token is checked: another session's, or none, is invalid.
 	forged := session
-	forged.token = strings.Replace(session.token, session.token[:4], "AAAA", 1)
-	_, err = e.iam(forged).ListRoles(ctx, &awsiam.ListRolesInput{})
-	wantErr(t, err, "InvalidClientTokenId", "The security token included in the request is invalid.", 403)
-	_, err = e.iam(creds{session.id, session.secret, ""}).ListRoles(ctx, &awsiam.ListRolesInput{})
-	wantErr(t, err, "InvalidClientTokenId", "", 403)
-	_, err = e.iam(creds{session.id, "wrong", session.token}).ListRoles(ctx, &awsiam.ListRolesInput{})
-	wantErr(t, err, "SignatureDoesNotMatch", "", 403)
+	forged.Token = strings.Replace(session.Token, session.Token[:4], "AAAA", 1)
+	_, err = e.IAM(forged).ListRoles(ctx, &awsiam.ListRolesInput{})
+	WantErr(t, err, "InvalidClientTokenId", "The security token included in the request is invalid.", 403)
+	_, err = e.IAM(Creds{session.ID, session.Secret, ""}).ListRoles(ctx, &awsiam.ListRolesInput{})
+	WantErr(t, err, "InvalidClientTokenId", "", 403)
+	_, err = e.IAM(Creds{session.ID, "wrong", session.Token}).ListRoles(ctx, &awsiam.ListRolesInput{})
+	WantErr(t, err, "SignatureDoesNotMatch", "", 403)
 
 	// Deleting the role ends its sessions.
-	c := e.iam(e.root)
-	doomedArn := e.role("doomed", trustAccount, "")
-	doomed := e.assume(frank, doomedArn, "s2")
-	if _, err := e.sts(doomed).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+	c := e.IAM(e.Root)
+	doomedArn := e.Role("doomed", trustAccount, "")
+	doomed := e.Assume(frank, doomedArn, "s2")
+	if _, err := e.STS(doomed).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.DeleteRole(ctx, &awsiam.DeleteRoleInput{RoleName: aws.String("doomed")}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.sts(doomed).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	wantErr(t, err, "InvalidClientTokenId", "", 403)
+	_, err = e.STS(doomed).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	WantErr(t, err, "InvalidClientTokenId", "", 403)
 	// A role created again under the same name does not revive them.
-	e.role("doomed", trustAccount, "")
-	_, err = e.sts(doomed).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	wantErr(t, err, "InvalidClientTokenId", "", 403)
+	e.Role("doomed", trustAccount, "")
+	_, err = e.STS(doomed).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	WantErr(t, err, "InvalidClientTokenId", "", 403)
 
 	// A session survives a restart (the signing key is stored), and ends
 	// at its expiry. (The SDK signs with the real clock: the fake one only
 	// moves within SigV4's 15 minutes.)
 	e.restart()
-	if _, err := e.iam(session).ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil {
+	if _, err := e.IAM(session).ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
 	if e.target.Clock == nil {
@@ -874,14 +885,14 @@ func sessionCredentials(t *testing.T, start func(*testing.T) *Target) {
 		return
 	}
 	e.target.Clock.Advance(899 * time.Second)
-	if _, err := e.iam(session).ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil {
+	if _, err := e.IAM(session).ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil {
 		t.Fatalf("a second before expiry: %v", err)
 	}
 	e.target.Clock.Advance(time.Second)
-	_, err = e.iam(session).ListRoles(ctx, &awsiam.ListRolesInput{})
-	wantErr(t, err, "ExpiredToken", "The security token included in the request is expired", 403)
-	_, err = e.sts(session).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	wantErr(t, err, "ExpiredToken", "The security token included in the request is expired", 403)
+	_, err = e.IAM(session).ListRoles(ctx, &awsiam.ListRolesInput{})
+	WantErr(t, err, "ExpiredToken", "The security token included in the request is expired", 403)
+	_, err = e.STS(session).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	WantErr(t, err, "ExpiredToken", "The security token included in the request is expired", 403)
 }
 
 // Every IAM action is enforced: a user is refused what its policies do not
@@ -890,14 +901,14 @@ func sessionCredentials(t *testing.T, start func(*testing.T) *Target) {
 func iamPermissionsEnforced(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
 	ctx := context.Background()
-	c := e.iam(e.root)
-	gina := e.user("gina", "")
-	g := e.iam(gina)
+	c := e.IAM(e.Root)
+	gina := e.User("gina", "")
+	g := e.IAM(gina)
 	_, err := g.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("mallory"), Path: aws.String("/x/")})
-	wantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/gina is not authorized to perform: iam:CreateUser "+
+	WantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/gina is not authorized to perform: iam:CreateUser "+
 		"on resource: arn:aws:iam::123456789012:user/x/mallory because no identity-based policy allows the iam:CreateUser action", 403)
 	_, err = g.GetRole(ctx, &awsiam.GetRoleInput{RoleName: aws.String("ghost")})
-	wantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/gina is not authorized to perform: iam:GetRole "+
+	WantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/gina is not authorized to perform: iam:GetRole "+
 		"on resource: arn:aws:iam::123456789012:role/ghost because no identity-based policy allows the iam:GetRole action", 403)
 
 	// Allow managing users under /x/ only, and never deleting them; attach
@@ -916,9 +927,9 @@ func iamPermissionsEnforced(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatalf("allowed CreateUser: %v", err)
 	}
 	_, err = g.CreateUser(ctx, &awsiam.CreateUserInput{UserName: aws.String("root2")})
-	wantErr(t, err, "AccessDenied", "", 403)
+	WantErr(t, err, "AccessDenied", "", 403)
 	_, err = g.DeleteUser(ctx, &awsiam.DeleteUserInput{UserName: aws.String("mallory")})
-	wantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/gina is not authorized to perform: iam:DeleteUser "+
+	WantErr(t, err, "AccessDenied", "User: arn:aws:iam::123456789012:user/gina is not authorized to perform: iam:DeleteUser "+
 		"on resource: arn:aws:iam::123456789012:user/x/mallory with an explicit deny in an identity-based policy", 403)
 	tp, _ := c.CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("TaskProtection"), PolicyDocument: aws.String(allowAll)})
 	other, _ := c.CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("Other"), PolicyDocument: aws.String(allowAll)})
@@ -926,14 +937,14 @@ func iamPermissionsEnforced(t *testing.T, start func(*testing.T) *Target) {
 		t.Fatalf("attach allowed by iam:PolicyARN: %v", err)
 	}
 	_, err = g.AttachUserPolicy(ctx, &awsiam.AttachUserPolicyInput{UserName: aws.String("mallory2"), PolicyArn: other.Policy.Arn})
-	wantErr(t, err, "AccessDenied", "", 403)
+	WantErr(t, err, "AccessDenied", "", 403)
 
 	// Detaching the policy takes effect on the next call.
 	if _, err := c.DetachUserPolicy(ctx, &awsiam.DetachUserPolicyInput{UserName: aws.String("gina"), PolicyArn: pol.Policy.Arn}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = g.GetUser(ctx, &awsiam.GetUserInput{UserName: aws.String("mallory")})
-	wantErr(t, err, "AccessDenied", "", 403)
+	WantErr(t, err, "AccessDenied", "", 403)
 }
 
 // Requests authenticate and authorize while the policies they use are
@@ -942,8 +953,8 @@ func iamPermissionsEnforced(t *testing.T, start func(*testing.T) *Target) {
 func concurrentRequestsAndPolicyChanges(t *testing.T, start func(*testing.T) *Target) {
 	e := newEnv(t, start)
 	ctx := context.Background()
-	ivy := e.user("ivy", "")
-	pol, err := e.iam(e.root).CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("list"),
+	ivy := e.User("ivy", "")
+	pol, err := e.IAM(e.Root).CreatePolicy(ctx, &awsiam.CreatePolicyInput{PolicyName: aws.String("list"),
 		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -951,7 +962,7 @@ func concurrentRequestsAndPolicyChanges(t *testing.T, start func(*testing.T) *Ta
 	done := make(chan error, 4)
 	for range 3 {
 		go func() {
-			c := e.iam(ivy)
+			c := e.IAM(ivy)
 			for range 30 {
 				if _, err := c.ListRoles(ctx, &awsiam.ListRolesInput{}); err != nil && !strings.Contains(err.Error(), "AccessDenied") {
 					done <- err
@@ -962,7 +973,7 @@ func concurrentRequestsAndPolicyChanges(t *testing.T, start func(*testing.T) *Ta
 		}()
 	}
 	go func() {
-		c := e.iam(e.root)
+		c := e.IAM(e.Root)
 		for range 30 {
 			if _, err := c.AttachUserPolicy(ctx, &awsiam.AttachUserPolicyInput{UserName: aws.String("ivy"), PolicyArn: pol.Policy.Arn}); err != nil {
 				done <- err
@@ -981,6 +992,6 @@ func concurrentRequestsAndPolicyChanges(t *testing.T, start func(*testing.T) *Ta
 		}
 	}
 	// Detached at the end: refused.
-	_, err = e.iam(ivy).ListRoles(ctx, &awsiam.ListRolesInput{})
-	wantErr(t, err, "AccessDenied", "", 403)
+	_, err = e.IAM(ivy).ListRoles(ctx, &awsiam.ListRolesInput{})
+	WantErr(t, err, "AccessDenied", "", 403)
 }
