@@ -93,12 +93,13 @@ func startUp(t *testing.T, extra ...string) *system {
 	return s
 }
 
-// startSplit runs `holdfast server` and `holdfast agent` as two processes.
-func startSplit(t *testing.T) *system {
+// startSplit runs `holdfast server` (with extra flags, if any) and
+// `holdfast agent` as two processes.
+func startSplit(t *testing.T, serverArgs ...string) *system {
 	t.Helper()
 	s := newSystem(t)
-	s.main = s.daemon("holdfast server", "server.log", "server", "--data-dir", s.dataDir, "--listen", s.apiAddr, "--heartbeat-timeout", "2m",
-		"--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey)
+	s.main = s.daemon("holdfast server", "server.log", append([]string{"server", "--data-dir", s.dataDir, "--listen", s.apiAddr, "--heartbeat-timeout", "2m",
+		"--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey}, serverArgs...)...)
 	s.agent = s.daemon("holdfast agent", "agent.log", "agent", "--cluster", clusterName, "--server", "http://"+s.apiAddr, "--listen", s.agentAddr,
 		"--data-dir", s.agentDir, "--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey)
 	s.startServer(t)

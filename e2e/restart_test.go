@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"testing"
@@ -81,7 +82,21 @@ func TestAgentKill9AndRestart(t *testing.T) {
 // processes are never stopped.
 func TestServerKill9AndRestart(t *testing.T) {
 	testutil.SkipUnlessE2E(t)
-	s := startSplit(t)
+	serverKill9AndRestart(t)
+}
+
+// TestServerKill9AndRestartOnEtcd: the same with the control plane's state
+// in etcd (`--store etcd`): the agent protocol, protection and the restart
+// work on etcd's revisions, and the restarted server waits for the killed
+// one's owner lock to expire.
+func TestServerKill9AndRestartOnEtcd(t *testing.T) {
+	testutil.SkipUnlessE2E(t)
+	serverKill9AndRestart(t, "--store", "etcd", "--etcd-endpoints", etcdServer.Endpoint(),
+		"--etcd-prefix", fmt.Sprintf("/e2e/%s/%d/", t.Name(), time.Now().UnixNano()))
+}
+
+func serverKill9AndRestart(t *testing.T, serverArgs ...string) {
+	s := startSplit(t, serverArgs...)
 	td, dir := s.taskDef(t, "server-restart")
 	s.createService(t, "durable", td, 2)
 	tasks := s.waitTasks(t, dir, 2)
