@@ -421,21 +421,31 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, bool, error) {
 	return s.kv(resp.Kvs[0]), true, nil
 }
 
-// Range implements store.Backend.
+// Range implements store.Backend. Its pages are read at one revision; if
+// etcd compacts that revision away before the last page is read, Range
+// starts over (a few times) at a newer one.
 func (s *Store) Range(ctx context.Context, prefix string) ([]store.KV, int64, error) {
-	var out []store.KV
-	rev, err := s.Scan(ctx, prefix, func(kv store.KV) error {
-		out = append(out, kv)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
+	for attempt := 0; ; attempt++ {
+		var out []store.KV
+		rev, err := s.Scan(ctx, prefix, func(kv store.KV) error {
+			out = append(out, kv)
+			return nil
+		})
+		if errors.Is(err, store.ErrCompacted) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		return out, rev, nil
 	}
-	return out, rev, nil
 }
 
 // Scan implements store.Scanner: pages of Options.PageSize keys, all read
-// at the revision of the first page. fn may keep kv.Value.
+// at the revision of the first page. fn may keep kv.Value. If etcd compacts
+// that revision away before the last page (a very large prefix read while
+// compaction runs), Scan fails with store.ErrCompacted after fn saw part of
+// the keys: scan again.
 func (s *Store) Scan(ctx context.Context, prefix string, fn func(kv store.KV) error) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

@@ -349,3 +349,63 @@ func TestExclusiveLeaseLost(t *testing.T) {
 		t.Fatalf("x = %q written by a Store without its lock", kv.Value)
 	}
 }
+
+// A compaction between two pages: Scan says so (its callback already saw
+// part of the keys); Range starts over at a newer revision and returns a
+// complete, consistent result.
+func TestPagedReadAcrossCompaction(t *testing.T) {
+	raw := rawClient(t)
+	var ranges atomic.Int64
+	var compactAt atomic.Int64 // compact before the Range call with this number
+	s, err := Open(t.Context(), Options{
+		Endpoints: []string{server.Endpoint()},
+		Prefix:    newPrefix(t),
+		PageSize:  5,
+		dialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
+			func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				if strings.HasSuffix(method, "/Range") && ranges.Add(1) == compactAt.Load() {
+					// A write, then a compaction up to it: the revision
+					// the first page was read at is gone.
+					resp, err := raw.Put(ctx, "/elsewhere/compaction", "x")
+					if err == nil {
+						_, err = raw.Compact(ctx, resp.Header.Revision)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				return invoker(ctx, method, req, reply, cc, opts...)
+			})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	for i := range 12 {
+		if _, err := s.Txn(ctx, []store.Op{store.Put(fmt.Sprintf("k/%02d", i), []byte("v"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ranges.Store(0)
+	compactAt.Store(2) // the second page
+	seen := 0
+	_, err = s.Scan(ctx, "k/", func(store.KV) error { seen++; return nil })
+	if !errors.Is(err, store.ErrCompacted) || seen != 5 {
+		t.Fatalf("Scan across a compaction: err %v after %d keys, want ErrCompacted after the first page (5)", err, seen)
+	}
+
+	ranges.Store(0)
+	compactAt.Store(2)
+	kvs, rev, err := s.Range(ctx, "k/")
+	if err != nil || len(kvs) != 12 {
+		t.Fatalf("Range across a compaction = %d keys, %v; want all 12", len(kvs), err)
+	}
+	if rev <= 0 || rev > s.Rev() {
+		t.Fatalf("Range revision %d (Rev() %d)", rev, s.Rev())
+	}
+	if n := ranges.Load(); n < 4 {
+		t.Fatalf("Range made %d requests; it should have started over", n)
+	}
+}
