@@ -46,6 +46,8 @@ func main() {
 	flag.UintVar(&cfg.ElectionMs, "election-timeout", cfg.ElectionMs, "election timeout (ms)")
 	flag.Uint64Var(&cfg.SnapshotCount, "snapshot-count", cfg.SnapshotCount, "committed entries between snapshots")
 	flag.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes, "backend size quota")
+	flag.StringVar(&cfg.AutoCompactionMode, "auto-compaction-mode", "periodic", "periodic or revision")
+	flag.StringVar(&cfg.AutoCompactionRetention, "auto-compaction-retention", "0", "history to keep (0: no auto compaction)")
 	flag.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "disable fsync (unsafe: loses acknowledged writes on power loss)")
 	flag.StringVar(&cfg.LogLevel, "log-level", "warn", "debug, info, warn, error")
 	localCluster := flag.Int("local-cluster", 0, "start this many members of this program on 127.0.0.1 and print their endpoints")
@@ -152,6 +154,7 @@ func runLocalCluster(n int, cfg *embed.Config) int {
 			"--initial-cluster", strings.Join(initial, ","),
 			"--max-txn-ops", fmt.Sprint(cfg.MaxTxnOps), "--max-request-bytes", fmt.Sprint(cfg.MaxRequestBytes),
 			"--log-level", cfg.LogLevel,
+			"--auto-compaction-mode", cfg.AutoCompactionMode, "--auto-compaction-retention", cfg.AutoCompactionRetention,
 		}
 		if cfg.UnsafeNoFsync {
 			args = append(args, "--unsafe-no-fsync")
