@@ -5,7 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -239,7 +239,6 @@ func (c *Controller) reconcile(ctx context.Context, key string) {
 		}
 		in := buildInput(tx, sv)
 		plan = scheduler.Reconcile(in)
-		throttleStarts(sv, &plan, in.Now)
 		ran = true
 		return c.applyPlan(tx, sv, plan)
 	})
@@ -288,6 +287,7 @@ func buildInput(tx state.Reader, sv *domain.Service) scheduler.Input {
 		},
 		Events: scheduler.EventMemory(sv.Internal.EventMemory),
 	}
+	in.Service.LastFailedStart = sv.Internal.LastFailedStart
 	if cb := sv.DeploymentConfiguration.DeploymentCircuitBreaker; cb != nil {
 		in.Service.CircuitBreaker.Enable = cb.Enable
 		in.Service.CircuitBreaker.Rollback = cb.Rollback
@@ -347,16 +347,8 @@ func (c *Controller) applyPlan(tx *state.Tx, sv *domain.Service, plan scheduler.
 	nv := cloneService(sv)
 	cl := Clusters.Get(tx, cluster)
 
-	// Tasks reported UNHEALTHY before this plan: a start alongside them is a
-	// replacement ("Amazon ECS replaced N tasks due to an unhealthy status.").
-	unhealthy := 0
-	for _, t := range tasksByService.Group(tx, svcKey(cluster, sv.ServiceName)) {
-		if t.DesiredStatus == domain.StatusRunning &&
-			t.LastStatus == domain.StatusRunning && t.HealthStatus == domain.Unhealthy {
-			unhealthy++
-		}
-	}
-	var started, stopped, failedHealth []string
+	var started, stopped []string
+	stoppedSet := map[string]bool{}
 	for _, p := range plan.Start {
 		d := findDeployment(nv, p.DeploymentID)
 		ci := getInstance(tx, cluster, p.Instance)
@@ -382,24 +374,22 @@ func (c *Controller) applyPlan(tx *state.Tx, sv *domain.Service, plan scheduler.
 		if st.Cause == scheduler.StopUnhealthy {
 			// Protection covers scale-in and deployments only: an UNHEALTHY
 			// task is replaced whether or not it is protected.
-			stopTask(tx, t, domain.StopServiceSchedulerInitiated, StoppedReasonUnhealthy)
-			stopped = append(stopped, st.TaskID)
-			failedHealth = append(failedHealth, st.TaskID)
 			if d := findDeployment(nv, t.StartedBy); d != nil && d.Status == domain.Primary && d.RolloutState == domain.RolloutInProgress {
 				// The circuit breaker's second stage: health check failures
 				// of the deployment being rolled out count as failed tasks.
 				d.FailedTasks++
 			}
-			continue
-		}
-		if isProtected(tx, t, now) {
+		} else if isProtected(tx, t, now) {
 			// The reconciler never asks for this; refuse it here too.
 			c.log.Error("scheduler asked to stop a protected task; refused", "task", st.TaskID)
 			continue
 		}
-		stopTask(tx, t, domain.StopServiceSchedulerInitiated, "Scaling activity initiated by (deployment "+st.DeploymentID+")")
+		stopTask(tx, t, domain.StopServiceSchedulerInitiated, st.Reason)
 		stopped = append(stopped, st.TaskID)
+		stoppedSet[st.TaskID] = true
 	}
+	// The plan's events, with the task ids of what was actually started
+	// and stopped.
 	for _, e := range plan.Events {
 		msg := e.Message
 		switch e.Kind {
@@ -407,18 +397,16 @@ func (c *Controller) applyPlan(tx *state.Tx, sv *domain.Service, plan scheduler.
 			if len(started) == 0 {
 				continue
 			}
-			msg = scheduler.StartedMessage(sv.ServiceName, started)
-			if n := min(unhealthy, len(started)); n > 0 {
-				msg += " Amazon ECS replaced " + strconv.Itoa(n) + " tasks due to an unhealthy status."
-			}
+			msg = scheduler.StartedReplacingMessage(sv.ServiceName, started, min(e.Replaced, len(started)))
 		case scheduler.EventTasksStopped:
 			if len(stopped) == 0 {
 				continue
 			}
-			for _, id := range failedHealth {
-				addEvent(nv, FailedHealthChecksMessage(sv.ServiceName, id), now)
-			}
 			msg = scheduler.StoppedMessage(sv.ServiceName, stopped)
+		case scheduler.EventTaskFailedHealthChecks:
+			if !stoppedSet[e.TaskID] {
+				continue
+			}
 		}
 		addEvent(nv, msg, now)
 	}
@@ -440,96 +428,20 @@ func (c *Controller) applyPlan(tx *state.Tx, sv *domain.Service, plan scheduler.
 	if rb := plan.Rollback; rb != nil {
 		nv.TaskDefinition = rb.TaskDefinition
 	}
-	// Keep PRIMARY and ACTIVE deployments and the last few INACTIVE ones
-	// (the circuit breaker rolls back to the last COMPLETED one).
-	kept := nv.Deployments[:0]
-	inactive := 0
-	for _, d := range nv.Deployments {
-		if d.Status == domain.Inactive {
-			inactive++
-			if inactive > 5 {
-				continue
-			}
-		}
-		kept = append(kept, d)
+	if len(plan.Forget) > 0 {
+		nv.Deployments = slices.DeleteFunc(nv.Deployments, func(d domain.Deployment) bool { return slices.Contains(plan.Forget, d.ID) })
 	}
-	nv.Deployments = kept
 	nv.Internal.EventMemory = map[string]time.Time(plan.EventMemory)
 	if len(nv.Internal.EventMemory) == 0 {
 		nv.Internal.EventMemory = nil
 	}
-	if nv.Status == domain.Draining && plan.Steady && tasksByService.Len(tx, svcKey(cluster, sv.ServiceName)) == 0 {
+	if nv.Status == domain.Draining && plan.Inactive {
 		nv.Status = domain.Inactive
 	}
 	if serviceChanged(sv, nv) {
 		Services.Put(tx, nv)
 	}
 	return nil
-}
-
-// StoppedReasonUnhealthy is ECS's stoppedReason for a task the service
-// scheduler replaced because its container health checks failed.
-const StoppedReasonUnhealthy = "Task failed container health checks"
-
-// FailedHealthChecksMessage is ECS's "(service NAME) (task ID) failed
-// container health checks." event.
-func FailedHealthChecksMessage(service, taskID string) string {
-	return "(service " + service + ") (task " + taskID + ") failed container health checks."
-}
-
-// UnableToStartMessage is ECS's throttling event "(service NAME) is unable
-// to consistently start tasks successfully."
-func UnableToStartMessage(service string) string {
-	return "(service " + service + ") is unable to consistently start tasks successfully."
-}
-
-// Start throttling (ECS's "service throttle logic"): once a deployment has
-// had throttleAfter consecutive tasks fail to start, its next start waits
-// throttleBase after the last failure, doubling with every further failure
-// up to throttleMax. A task that runs (or a new deployment) resets the count.
-const (
-	throttleAfter = 3
-	throttleBase  = 10 * time.Second
-	throttleMax   = 15 * time.Minute
-	causeThrottle = "start-throttled"
-)
-
-func throttleDelay(failed int) time.Duration {
-	d := throttleBase
-	for i := throttleAfter; i < failed && d < throttleMax; i++ {
-		d *= 2
-	}
-	return min(d, throttleMax)
-}
-
-// throttleStarts holds back the plan's starts while the deployment they
-// belong to is throttled, reports it once (six-hourly while it lasts), and
-// asks for a recheck when the wait is over.
-func throttleStarts(sv *domain.Service, plan *scheduler.Plan, now time.Time) {
-	if len(plan.Start) == 0 || plan.Rollback != nil {
-		return
-	}
-	d := findDeployment(sv, plan.Start[0].DeploymentID)
-	if d == nil || d.FailedTasks < throttleAfter || sv.Internal.LastFailedStart.IsZero() {
-		return
-	}
-	wait := sv.Internal.LastFailedStart.Add(throttleDelay(d.FailedTasks)).Sub(now)
-	if wait <= 0 {
-		return
-	}
-	plan.Start = nil
-	if plan.RequeueAfter == 0 || wait < plan.RequeueAfter {
-		plan.RequeueAfter = wait
-	}
-	if plan.EventMemory == nil {
-		plan.EventMemory = scheduler.EventMemory{}
-	}
-	if last, ok := sv.Internal.EventMemory[causeThrottle]; ok && now.Sub(last) < scheduler.EventRepeat {
-		plan.EventMemory[causeThrottle] = last
-		return
-	}
-	plan.EventMemory[causeThrottle] = now
-	plan.Events = append(plan.Events, scheduler.Event{Cause: causeThrottle, Message: UnableToStartMessage(sv.ServiceName), Kind: -1})
 }
 
 func serviceChanged(a, b *domain.Service) bool {

@@ -18,6 +18,7 @@ import (
 	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/scheduler"
 	"github.com/holdfast/holdfast/internal/state"
 	"github.com/holdfast/holdfast/internal/store/bolt"
 	"github.com/holdfast/holdfast/internal/testutil"
@@ -459,13 +460,13 @@ func TestDeployStartThrottle(t *testing.T) {
 		t.Fatalf("%d tasks started while throttled", n)
 	}
 	sv := h.service("thr")
-	if sv.Deployments[0].FailedTasks != throttleAfter {
-		t.Fatalf("failedTasks %d, want %d", sv.Deployments[0].FailedTasks, throttleAfter)
+	if sv.Deployments[0].FailedTasks != scheduler.ThrottleAfter {
+		t.Fatalf("failedTasks %d, want %d", sv.Deployments[0].FailedTasks, scheduler.ThrottleAfter)
 	}
 	if !depHasEvent(sv, "(service thr) is unable to consistently start tasks successfully.") {
 		t.Fatalf("no throttle event: %q", depEvents(sv))
 	}
-	h.clk.Advance(throttleBase - time.Second)
+	h.clk.Advance(scheduler.ThrottleBase - time.Second)
 	h.settle()
 	if n := len(h.tasks()); n != 0 {
 		t.Fatal("started before the back-off ended")

@@ -60,3 +60,14 @@ package scheduler
 //     victims included.
 //   - Plan.Deployments reports every deployment that is not INACTIVE on every
 //     pass, with the counts observed in the input.
+//   - Start throttling is the scheduler's: with Service.LastFailedStart and
+//     the PRIMARY's FailedTasks (both kept by the control plane), starts wait
+//     ThrottleDelay after the last failure once ThrottleAfter starts failed in
+//     a row; the event is held like any other repeatable cause. A pass that
+//     rolls back is not throttled.
+//   - A service keeps its newest KeepInactiveDeployments INACTIVE deployments
+//     (rollback targets); Plan.Forget names the others. A DRAINING service
+//     with no task left at all is Plan.Inactive.
+//   - Every text the scheduler's decisions produce is in events.go: the
+//     events (the task-list ones are formatted by the control plane, which
+//     knows the new task ids) and the stoppedReason of each Stop.

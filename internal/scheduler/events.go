@@ -33,16 +33,22 @@ const (
 	EventDeploymentCompleted
 	// EventSteadyState: the service reached a steady state.
 	EventSteadyState
+	// EventStartThrottled: tasks keep failing to start, so starts wait
+	// (ECS's service throttle logic).
+	EventStartThrottled
+	// EventTaskFailedHealthChecks: a task is replaced because its container
+	// health checks failed (one event per task, before EventTasksStopped).
+	EventTaskFailedHealthChecks
 )
 
 var eventKindNames = [...]string{
 	"TasksStarted", "TasksStopped", "ProtectionBlocked", "NoContainerInstance",
 	"DeploymentConfiguration", "DeploymentFailed", "RollingBack",
-	"DeploymentCompleted", "SteadyState",
+	"DeploymentCompleted", "SteadyState", "StartThrottled", "TaskFailedHealthChecks",
 }
 
 func (k EventKind) String() string {
-	if int(k) < len(eventKindNames) {
+	if k >= 0 && int(k) < len(eventKindNames) {
 		return eventKindNames[k]
 	}
 	return "EventKind(" + strconv.Itoa(int(k)) + ")"
@@ -59,8 +65,14 @@ type Event struct {
 	Message string
 	// N is the task count the event reports (started, stopped, protected).
 	N int
+	// Replaced is, for EventTasksStarted, how many of the starts replace
+	// tasks that are UNHEALTHY (ECS adds "Amazon ECS replaced N tasks due
+	// to an unhealthy status.").
+	Replaced int
 	// DeploymentID is the deployment (task set) the event names, if any.
 	DeploymentID string
+	// TaskID is the task the event names, if any.
+	TaskID string
 }
 
 // Cause keys of repeatable events (EventMemory keys).
@@ -68,6 +80,7 @@ const (
 	causeNoInstance   = "no-container-instance"
 	causeDeployConfig = "deployment-configuration"
 	causeSteady       = "steady-state"
+	causeThrottle     = "start-throttled"
 	causeBlocked      = "protection-blocked/" // + deployment id + "/" + N
 )
 
@@ -113,6 +126,40 @@ func StoppedMessage(service string, ids []string) string {
 	b.WriteByte('.')
 	return b.String()
 }
+
+// StartedReplacingMessage is StartedMessage followed, when some of the
+// starts replace UNHEALTHY tasks, by ECS's " Amazon ECS replaced N tasks due
+// to an unhealthy status."
+func StartedReplacingMessage(service string, ids []string, replaced int) string {
+	msg := StartedMessage(service, ids)
+	if replaced > 0 {
+		msg += " Amazon ECS replaced " + strconv.Itoa(replaced) + " tasks due to an unhealthy status."
+	}
+	return msg
+}
+
+// FailedHealthChecksMessage is ECS's "(service NAME) (task ID) failed
+// container health checks."
+func FailedHealthChecksMessage(service, taskID string) string {
+	return "(service " + service + ") (task " + taskID + ") failed container health checks."
+}
+
+// UnableToStartMessage is ECS's throttling event "(service NAME) is unable
+// to consistently start tasks successfully."
+func UnableToStartMessage(service string) string {
+	return "(service " + service + ") is unable to consistently start tasks successfully."
+}
+
+// ScalingStoppedReason is the stoppedReason of a task the scheduler stops
+// for scale-in, a deployment or draining: "Scaling activity initiated by
+// (deployment ecs-svc/ID)".
+func ScalingStoppedReason(deploymentID string) string {
+	return "Scaling activity initiated by (deployment " + deploymentID + ")"
+}
+
+// UnhealthyStoppedReason is ECS's stoppedReason for a task the service
+// scheduler replaced because its container health checks failed.
+const UnhealthyStoppedReason = "Task failed container health checks"
 
 // ProtectionBlockedMessage is the event ECS emits when protected tasks keep a
 // task set from scaling in, verbatim (users parse it):

@@ -105,6 +105,7 @@ func (r *reconciler) run() Plan {
 	r.setTargets()
 
 	starts, noInstance := r.countStarts()
+	starts = r.throttle(starts)
 	r.stopDoomed(starts)
 	budget := r.healthy - r.minFloor
 	refused := r.stopDrained(&budget)
@@ -113,11 +114,17 @@ func (r *reconciler) run() Plan {
 	}
 	r.placeStarts(starts)
 
+	for _, st := range r.plan.Stop {
+		if st.Cause == StopUnhealthy {
+			r.log.once(Event{Cause: "failed-health-checks/" + st.TaskID, Kind: EventTaskFailedHealthChecks,
+				Message: FailedHealthChecksMessage(r.name, st.TaskID), TaskID: st.TaskID})
+		}
+	}
 	if n := len(r.plan.Stop); n > 0 {
 		r.log.once(Event{Cause: "stopped", Kind: EventTasksStopped, N: n})
 	}
 	if n := len(r.plan.Start); n > 0 {
-		r.log.once(Event{Cause: "started", Kind: EventTasksStarted, N: n})
+		r.log.once(Event{Cause: "started", Kind: EventTasksStarted, N: n, Replaced: min(r.unhealthy(), n)})
 	}
 	r.blockedEvents()
 	if noInstance {
@@ -128,6 +135,8 @@ func (r *reconciler) run() Plan {
 	}
 	r.completeAndSteady()
 	r.deploymentChanges()
+	r.retention()
+	r.plan.Inactive = r.draining && len(r.in.Tasks) == 0
 
 	r.plan.Events = r.log.events
 	r.plan.EventMemory = r.log.mem
@@ -380,7 +389,76 @@ func (r *reconciler) stop(t *tinfo, cause StopCause) {
 	if r.primary != nil {
 		depID = r.primary.id
 	}
-	r.plan.Stop = append(r.plan.Stop, Stop{TaskID: t.t.ID, DeploymentID: depID, Cause: cause})
+	reason := ScalingStoppedReason(depID)
+	if cause == StopUnhealthy {
+		reason = UnhealthyStoppedReason
+	}
+	r.plan.Stop = append(r.plan.Stop, Stop{TaskID: t.t.ID, DeploymentID: depID, Cause: cause, Reason: reason})
+}
+
+// Start throttling (ECS's "service throttle logic"): once the PRIMARY
+// deployment has had ThrottleAfter consecutive tasks fail to start, its
+// next start waits ThrottleBase after the last failure, doubling with
+// every further failure up to ThrottleMax. A task that runs (or a new
+// deployment) resets the count, which the control plane keeps.
+const (
+	ThrottleAfter = 3
+	ThrottleBase  = 10 * time.Second
+	ThrottleMax   = 15 * time.Minute
+)
+
+// ThrottleDelay is how long after the last failed start the next start
+// waits, with failed consecutive failures (failed >= ThrottleAfter).
+func ThrottleDelay(failed int) time.Duration {
+	d := ThrottleBase
+	for i := ThrottleAfter; i < failed && d < ThrottleMax; i++ {
+		d *= 2
+	}
+	return min(d, ThrottleMax)
+}
+
+// throttle holds back the PRIMARY's starts while it is throttled, reports
+// it (six-hourly while it lasts), and asks for a recheck when the wait is
+// over. A rollback in this pass is never throttled.
+func (r *reconciler) throttle(starts int) int {
+	p := r.primary
+	last := r.in.Service.LastFailedStart
+	if starts == 0 || p == nil || p.in == nil || r.plan.Rollback != nil || p.in.FailedTasks < ThrottleAfter || last.IsZero() {
+		return starts
+	}
+	wait := last.Add(ThrottleDelay(p.in.FailedTasks)).Sub(r.now)
+	if wait <= 0 {
+		return starts
+	}
+	r.requeueIn(wait)
+	r.log.hold(Event{Cause: causeThrottle, Kind: EventStartThrottled, Message: UnableToStartMessage(r.name)})
+	return 0
+}
+
+// unhealthy counts the RUNNING tasks reported UNHEALTHY (being replaced).
+func (r *reconciler) unhealthy() int {
+	n := 0
+	for _, d := range r.deps {
+		n += len(d.doomed)
+	}
+	return n
+}
+
+// retention forgets the INACTIVE deployments beyond the newest
+// KeepInactiveDeployments.
+func (r *reconciler) retention() {
+	kept := 0
+	for i := len(r.deps) - 1; i >= 0; i-- { // newest first
+		d := r.deps[i]
+		if d.in == nil || d.status != DeploymentInactive {
+			continue
+		}
+		if kept < KeepInactiveDeployments {
+			kept++
+			continue
+		}
+		r.plan.Forget = append(r.plan.Forget, d.id)
+	}
 }
 
 // stopDoomed replaces UNHEALTHY RUNNING tasks, protected or not (protection

@@ -322,3 +322,61 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+// Every event kind has a name, and a kind outside the list (a negative one
+// included) prints as a number instead of panicking.
+func TestEventKindString(t *testing.T) {
+	if got, want := len(eventKindNames), int(EventTaskFailedHealthChecks)+1; got != want {
+		t.Fatalf("%d event kind names for %d kinds", got, want)
+	}
+	for k := EventTasksStarted; k <= EventTaskFailedHealthChecks; k++ {
+		if s := k.String(); s == "" || strings.HasPrefix(s, "EventKind(") {
+			t.Errorf("kind %d has no name: %q", int(k), s)
+		}
+	}
+	for _, k := range []EventKind{-1, EventTaskFailedHealthChecks + 1, 1000} {
+		if got, want := k.String(), "EventKind("+strconv.Itoa(int(k))+")"; got != want {
+			t.Errorf("EventKind(%d).String() = %q, want %q", int(k), got, want)
+		}
+	}
+}
+
+// A service keeps its newest KeepInactiveDeployments INACTIVE deployments
+// and forgets the older ones.
+func TestInactiveDeploymentRetention(t *testing.T) {
+	f := newFixture(0)
+	for i := range 8 {
+		f.in.Service.Deployments = append(f.in.Service.Deployments, Deployment{
+			ID: "ecs-svc/old" + strconv.Itoa(i), Status: DeploymentInactive, RolloutState: RolloutCompleted,
+			CreatedAt: epoch.Add(-2*time.Hour + time.Duration(i)*time.Minute),
+		})
+	}
+	p := Reconcile(f.in)
+	want := []string{"ecs-svc/old2", "ecs-svc/old1", "ecs-svc/old0"}
+	if !slices.Equal(p.Forget, want) {
+		t.Fatalf("Forget = %v, want %v", p.Forget, want)
+	}
+}
+
+// A DRAINING service becomes INACTIVE once it has no task left at all.
+func TestDrainingServiceInactive(t *testing.T) {
+	f := newFixture(0).inst("i-1", "a")
+	f.in.Service.Status = ServiceDraining
+	if p := Reconcile(f.in); !p.Inactive || !p.Steady {
+		t.Fatalf("no tasks: %v (inactive %v)", p, p.Inactive)
+	}
+	f.task("t1", "i-1", func(t *Task) { t.DesiredStatus = StatusStopped })
+	if p := Reconcile(f.in); p.Inactive {
+		t.Fatalf("a task is still stopping: %v (inactive %v)", p, p.Inactive)
+	}
+}
+
+// Throttling: the wait after the last failed start doubles with every
+// failure past the threshold, up to the cap.
+func TestThrottleDelay(t *testing.T) {
+	for failed, want := range map[int]time.Duration{3: 10 * time.Second, 4: 20 * time.Second, 5: 40 * time.Second, 9: 640 * time.Second, 10: ThrottleMax, 50: ThrottleMax} {
+		if got := ThrottleDelay(failed); got != want {
+			t.Errorf("ThrottleDelay(%d) = %v, want %v", failed, got, want)
+		}
+	}
+}

@@ -261,6 +261,7 @@ func (s *scenario) exec(args []string) {
 		for _, id := range words {
 			t := s.mustTask(id)
 			w.dep(t.DeploymentID).FailedTasks++
+			w.svc.LastFailedStart = w.now
 			w.removeTask(id)
 		}
 	case "drain":

@@ -82,6 +82,10 @@ type Service struct {
 	// only to find a rollback target).
 	Deployments    []Deployment
 	CircuitBreaker struct{ Enable, Rollback bool }
+	// LastFailedStart is when a task of the service last failed to start
+	// (zero: never); with the PRIMARY's FailedTasks it drives start
+	// throttling.
+	LastFailedStart time.Time
 }
 
 // Deployment is one ECS deployment (rolling update "task set") of the service.
@@ -168,9 +172,19 @@ type Plan struct {
 	// Steady reports that the service is in a steady state: one deployment,
 	// running == desired, nothing pending or stopping, all healthy, nothing on
 	// a draining instance, and nothing to do. A DRAINING service is steady once
-	// it has no tasks left (the control plane may then delete it).
+	// it has no tasks left.
 	Steady bool
+	// Inactive reports that a DRAINING service has no task left at all: the
+	// control plane marks it INACTIVE.
+	Inactive bool
+	// Forget lists INACTIVE deployments the service no longer keeps: all but
+	// the newest KeepInactiveDeployments (the circuit breaker rolls back to
+	// the newest COMPLETED one, so a few are kept).
+	Forget []string
 }
+
+// KeepInactiveDeployments is how many INACTIVE deployments a service keeps.
+const KeepInactiveDeployments = 5
 
 // Empty reports whether the plan starts and stops nothing.
 func (p Plan) Empty() bool { return len(p.Start) == 0 && len(p.Stop) == 0 }
@@ -210,10 +224,12 @@ func (c StopCause) String() string {
 type Stop struct {
 	TaskID string
 	// DeploymentID is the deployment on whose behalf the task is stopped: the
-	// PRIMARY deployment, used in stoppedReason "Scaling activity initiated by
-	// (deployment ecs-svc/ID)".
+	// PRIMARY deployment, named in the stoppedReason.
 	DeploymentID string
 	Cause        StopCause
+	// Reason is the task's stoppedReason (ECS's text): "Scaling activity
+	// initiated by (deployment ecs-svc/ID)", or UnhealthyStoppedReason.
+	Reason string
 }
 
 // DeploymentChange is the new state and counts of one deployment.

@@ -120,12 +120,13 @@ func (w *world) apply(p Plan) {
 			d.Status, d.RolloutState = c.Status, c.RolloutState
 		}
 	}
+	w.svc.Deployments = slices.DeleteFunc(w.svc.Deployments, func(d Deployment) bool { return slices.Contains(p.Forget, d.ID) })
 	w.mem = p.EventMemory
 	w.msgs = w.msgs[:0]
 	for _, e := range p.Events {
 		switch e.Kind {
 		case EventTasksStarted:
-			w.msgs = append(w.msgs, StartedMessage(w.svc.Name, w.startID))
+			w.msgs = append(w.msgs, StartedReplacingMessage(w.svc.Name, w.startID, e.Replaced))
 		case EventTasksStopped:
 			w.msgs = append(w.msgs, StoppedMessage(w.svc.Name, stopped))
 		default:
@@ -142,6 +143,7 @@ func (w *world) settle() {
 		if t.DesiredStatus == StatusRunning && t.LastStatus != StatusRunning && w.failing[t.DeploymentID] {
 			if d := w.dep(t.DeploymentID); d != nil {
 				d.FailedTasks++
+				w.svc.LastFailedStart = w.now
 			}
 			return true
 		}
