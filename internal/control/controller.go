@@ -42,10 +42,10 @@ type Controller struct {
 	processed atomic.Int64
 
 	mu sync.Mutex
-	// steady holds the services whose last plan was steady: a change of
-	// protection alone cannot change their plan (nothing to stop, so
-	// nothing for protection to hold), so it does not queue them.
-	steady map[string]bool
+	// inert holds the services whose last plan was ProtectionInert: a
+	// change of protection alone cannot change their plan, so it does not
+	// queue them.
+	inert map[string]bool
 
 	// StoppedRetention is how long STOPPED tasks stay visible (ECS: at
 	// least an hour).
@@ -72,7 +72,7 @@ func NewController(st *state.Engine, part domain.Partition, log *slog.Logger) *C
 		log:              log,
 		clk:              st.Clock(),
 		queue:            workqueue.New(st.Clock(), retryBase, retryMax),
-		steady:           map[string]bool{},
+		inert:            map[string]bool{},
 		StoppedRetention: time.Hour,
 	}
 	c.sub = c.subscribe()
@@ -107,16 +107,16 @@ func (c *Controller) subscribe() *state.Subscription {
 // Enqueue queues a service key.
 func (c *Controller) Enqueue(key string) {
 	c.mu.Lock()
-	delete(c.steady, key)
+	delete(c.inert, key)
 	c.mu.Unlock()
 	c.queue.Add(key)
 }
 
 // enqueueProtection queues a service whose task's protection changed,
-// unless its last plan was steady.
+// unless its last plan showed that protection cannot change it.
 func (c *Controller) enqueueProtection(key string) {
 	c.mu.Lock()
-	skip := c.steady[key]
+	skip := c.inert[key]
 	c.mu.Unlock()
 	if !skip {
 		c.queue.Add(key)
@@ -254,15 +254,15 @@ func (c *Controller) reconcile(ctx context.Context, key string) {
 		// Gone or INACTIVE: forget its timer.
 		c.queue.Drop(key)
 		c.mu.Lock()
-		delete(c.steady, key)
+		delete(c.inert, key)
 		c.mu.Unlock()
 		return
 	}
 	c.mu.Lock()
-	if plan.Steady {
-		c.steady[key] = true
+	if plan.ProtectionInert {
+		c.inert[key] = true
 	} else {
-		delete(c.steady, key)
+		delete(c.inert, key)
 	}
 	c.mu.Unlock()
 	if plan.RequeueAfter > 0 {

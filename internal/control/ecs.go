@@ -36,6 +36,7 @@ type ECS struct {
 	st   *state.Engine
 	part domain.Partition
 	log  *slog.Logger
+	live liveCounts // see liveCounts
 }
 
 // New returns the ECS operations of a control plane.
@@ -43,7 +44,7 @@ func New(st *state.Engine, part domain.Partition, log *slog.Logger) *ECS {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &ECS{st: st, part: part, log: log}
+	return &ECS{st: st, part: part, log: log, live: liveCounts{}}
 }
 
 // Partition returns the region/account ARNs are minted for.

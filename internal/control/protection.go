@@ -71,17 +71,25 @@ func (s *ECS) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectionI
 		}
 		now := tx.Now()
 		until := now.Add(time.Duration(minutes) * time.Minute).Truncate(time.Millisecond)
-		// live protected tasks per service, counted once per call and kept
-		// current as this call changes them.
+		// live protected tasks per service, counted once per call (or
+		// taken from the count an earlier call left) and kept current as
+		// this call changes them.
 		live := map[string]int{}
 		liveOf := func(svc string) int {
 			if n, ok := live[svc]; ok {
 				return n
 			}
-			n := liveProtections(tx, cluster, svc, now)
+			n := s.liveCount(tx, cluster, svc, now)
 			live[svc] = n
 			return n
 		}
+		// earliest expiry this call sets, per service
+		soonest := map[string]time.Time{}
+		defer func() {
+			for svc, n := range live {
+				s.keepLiveCount(tx, cluster, svc, n, soonest[svc])
+			}
+		}()
 		for _, ref := range in.Tasks {
 			tc, id, err := taskRef(cluster, ref)
 			if err != nil || tc != cluster {
@@ -124,6 +132,9 @@ func (s *ECS) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectionI
 				}
 				live[t.Internal.ServiceName]++
 			}
+			if u, ok := soonest[t.Internal.ServiceName]; !ok || until.Before(u) {
+				soonest[t.Internal.ServiceName] = until
+			}
 			p := &domain.Protection{Cluster: cluster, TaskID: id, Service: t.Internal.ServiceName, Until: until}
 			Protections.Put(tx, p)
 			out.ProtectedTasks = append(out.ProtectedTasks, protectionView(t, p, now))
@@ -138,18 +149,60 @@ func (s *ECS) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectionI
 
 // liveProtections counts a service's tasks whose protection holds at now
 // and that are not on their way out: the count DEPLOYMENT_BLOCKED compares
-// with the desired count.
-func liveProtections(r state.Reader, cluster, service string, now time.Time) int {
-	n := 0
+// with the desired count. soonest is the earliest expiry among them.
+func liveProtections(r state.Reader, cluster, service string, now time.Time) (n int, soonest time.Time) {
 	for k, p := range protectionsByService.Group(r, svcKey(cluster, service)) {
 		if !p.Live(now) {
 			continue
 		}
 		if t := Tasks.Get(r, k); t != nil && t.LastStatus != domain.StatusStopped && t.DesiredStatus != domain.StatusStopped {
 			n++
+			if soonest.IsZero() || p.Until.Before(soonest) {
+				soonest = p.Until
+			}
 		}
 	}
+	return n, soonest
+}
+
+// liveCounts caches each service's count of live protections between
+// UpdateTaskProtection calls, so that a busy service is not recounted on
+// every call. A count stays right while the two groups it was counted from
+// (the service's protections and its tasks) keep their versions and none
+// of the protections it counted has expired. It is read and written only
+// inside Updates (on the apply loop), so it needs no lock.
+type liveCounts map[string]liveCount
+
+type liveCount struct {
+	n                int
+	protVer, taskVer uint64
+	soonest          time.Time // earliest expiry among the counted (zero: none)
+}
+
+// liveCount returns the service's count of live protections at now.
+func (s *ECS) liveCount(tx *state.Tx, cluster, service string, now time.Time) int {
+	k := svcKey(cluster, service)
+	pv, tv := protectionsByService.Version(tx, k), tasksByService.Version(tx, k)
+	if c, ok := s.live[k]; ok && c.protVer == pv && c.taskVer == tv && (c.soonest.IsZero() || now.Before(c.soonest)) {
+		return c.n
+	}
+	n, soonest := liveProtections(tx, cluster, service, now)
+	s.live[k] = liveCount{n: n, protVer: pv, taskVer: tv, soonest: soonest}
 	return n
+}
+
+// keepLiveCount records the count a call leaves after its own writes: the
+// cached count (made at the call's start, or counted then) adjusted by the
+// call, valid for the groups' versions after its writes. Expiries only
+// move the cache's validity earlier, never later.
+func (s *ECS) keepLiveCount(tx *state.Tx, cluster, service string, n int, set time.Time) {
+	k := svcKey(cluster, service)
+	c := s.live[k]
+	soonest := c.soonest
+	if !set.IsZero() && (soonest.IsZero() || set.Before(soonest)) {
+		soonest = set
+	}
+	s.live[k] = liveCount{n: n, protVer: protectionsByService.Version(tx, k), taskVer: tasksByService.Version(tx, k), soonest: soonest}
 }
 
 // GetTaskProtectionInput is GetTaskProtectionRequest.

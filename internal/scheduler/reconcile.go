@@ -137,6 +137,7 @@ func (r *reconciler) run() Plan {
 	r.deploymentChanges()
 	r.retention()
 	r.plan.Inactive = r.draining && len(r.in.Tasks) == 0
+	r.plan.ProtectionInert = r.protectionInert()
 
 	r.plan.Events = r.log.events
 	r.plan.EventMemory = r.log.mem
@@ -442,6 +443,28 @@ func (r *reconciler) unhealthy() int {
 		n += len(d.doomed)
 	}
 	return n
+}
+
+// protectionInert reports that protection plays no part in this pass:
+// every deployment is at or under its target (counting its tasks on
+// DRAINING instances, protected or not) and no task is on a DRAINING
+// instance. Protection changes neither of these counts, so it stays true
+// until something other than a protection changes.
+func (r *reconciler) protectionInert() bool {
+	for _, d := range r.deps {
+		if len(d.keep)+len(d.drain) > d.target {
+			return false
+		}
+		for _, t := range d.keep {
+			if t.inst < len(r.in.Instances) && r.drainInst[t.inst] {
+				return false
+			}
+		}
+		if len(d.drain) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // retention forgets the INACTIVE deployments beyond the newest

@@ -177,6 +177,12 @@ type Plan struct {
 	// Inactive reports that a DRAINING service has no task left at all: the
 	// control plane marks it INACTIVE.
 	Inactive bool
+	// ProtectionInert reports that no change of protection alone can change
+	// this plan: no deployment has more tasks than its target (so nothing is
+	// a scale-in candidate that protection could hold) and no task sits on a
+	// DRAINING instance. The control plane need not reconcile the service
+	// again when only a protection changes.
+	ProtectionInert bool
 	// Forget lists INACTIVE deployments the service no longer keeps: all but
 	// the newest KeepInactiveDeployments (the circuit breaker rolls back to
 	// the newest COMPLETED one, so a few are kept).

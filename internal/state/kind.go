@@ -256,9 +256,12 @@ func NewIndex[T any](k *Kind[T], name string, group func(*T) (string, bool)) *In
 
 // Group iterates the records of one group, in no particular order.
 func (ix *Index[T]) Group(r Reader, group string) iter.Seq2[string, *T] {
-	m := r.view().table(&ix.k.ki).(*tableOf[T]).idx[ix.pos][group]
+	g := r.view().table(&ix.k.ki).(*tableOf[T]).idx[ix.pos][group]
 	return func(yield func(string, *T) bool) {
-		for key, v := range m {
+		if g == nil {
+			return
+		}
+		for key, v := range g.m {
 			if !yield(key, v) {
 				return
 			}
@@ -268,7 +271,11 @@ func (ix *Index[T]) Group(r Reader, group string) iter.Seq2[string, *T] {
 
 // Keys returns the keys of one group, sorted.
 func (ix *Index[T]) Keys(r Reader, group string) []string {
-	return slices.Sorted(maps.Keys(r.view().table(&ix.k.ki).(*tableOf[T]).idx[ix.pos][group]))
+	g := r.view().table(&ix.k.ki).(*tableOf[T]).idx[ix.pos][group]
+	if g == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(g.m))
 }
 
 // Groups returns the index's non-empty groups, sorted.
@@ -278,7 +285,22 @@ func (ix *Index[T]) Groups(r Reader) []string {
 
 // Len returns the size of one group.
 func (ix *Index[T]) Len(r Reader, group string) int {
-	return len(r.view().table(&ix.k.ki).(*tableOf[T]).idx[ix.pos][group])
+	if g := r.view().table(&ix.k.ki).(*tableOf[T]).idx[ix.pos][group]; g != nil {
+		return len(g.m)
+	}
+	return 0
+}
+
+// Version is a number that changes whenever a record joins, leaves or
+// changes within the group (and only then); 0 for an empty group. A value
+// computed from a group (a count, say) stays right while its version is
+// the same: a cheap way to keep such a value across Updates and batches.
+// Inside an Update it reflects the Update's own writes.
+func (ix *Index[T]) Version(r Reader, group string) uint64 {
+	if g := r.view().table(&ix.k.ki).(*tableOf[T]).idx[ix.pos][group]; g != nil {
+		return g.ver
+	}
+	return 0
 }
 
 // table is a kind's in-memory records, used through the untyped paths.
@@ -302,14 +324,23 @@ type row[T any] struct {
 type tableOf[T any] struct {
 	k    *Kind[T]
 	rows map[string]row[T]
-	idx  []map[string]map[string]*T // per index: group -> key -> record
+	idx  []map[string]*group[T] // per index: group name -> group
+	// ver stamps group versions: it only grows, so a group emptied and made
+	// again never shows a version it had before.
+	ver uint64
+}
+
+// group is one group of an index.
+type group[T any] struct {
+	m   map[string]*T // key -> record
+	ver uint64
 }
 
 func newTableOf[T any](k *Kind[T]) *tableOf[T] {
 	t := &tableOf[T]{k: k, rows: map[string]row[T]{}}
-	t.idx = make([]map[string]map[string]*T, len(k.indexes))
+	t.idx = make([]map[string]*group[T], len(k.indexes))
 	for i := range t.idx {
-		t.idx[i] = map[string]map[string]*T{}
+		t.idx[i] = map[string]*group[T]{}
 	}
 	return t
 }
@@ -349,8 +380,10 @@ func (t *tableOf[T]) set(key string, v *T, rev int64) {
 		}
 		if oin && (!nin || og != ng) {
 			if g := m[og]; g != nil {
-				delete(g, key)
-				if len(g) == 0 {
+				delete(g.m, key)
+				t.ver++
+				g.ver = t.ver
+				if len(g.m) == 0 {
 					delete(m, og)
 				}
 			}
@@ -358,10 +391,12 @@ func (t *tableOf[T]) set(key string, v *T, rev int64) {
 		if nin {
 			g := m[ng]
 			if g == nil {
-				g = map[string]*T{}
+				g = &group[T]{m: map[string]*T{}}
 				m[ng] = g
 			}
-			g[key] = v
+			g.m[key] = v
+			t.ver++
+			g.ver = t.ver
 		}
 	}
 }
@@ -385,7 +420,7 @@ func (t *tableOf[T]) link(r Reader, fn func(v any, r Reader)) {
 
 func (t *tableOf[T]) buildIndexes() {
 	for i, ix := range t.k.indexes {
-		m := map[string]map[string]*T{}
+		m := map[string]*group[T]{}
 		for key, row := range t.rows {
 			g, in := ix.group(row.v)
 			if !in {
@@ -393,10 +428,11 @@ func (t *tableOf[T]) buildIndexes() {
 			}
 			gm := m[g]
 			if gm == nil {
-				gm = map[string]*T{}
+				t.ver++
+				gm = &group[T]{m: map[string]*T{}, ver: t.ver}
 				m[g] = gm
 			}
-			gm[key] = row.v
+			gm.m[key] = row.v
 		}
 		t.idx[i] = m
 	}

@@ -569,3 +569,48 @@ func TestWaitFor(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A group's version moves when the group's content does, and only then;
+// a group emptied and made again never shows an earlier version.
+func TestGroupVersion(t *testing.T) {
+	e := open(t, openBolt(t, filepath.Join(t.TempDir(), "db")), state.Options{})
+	ver := func(g string) (v uint64) {
+		e.View(func(r *state.View) { v = byGroup.Version(r, g) })
+		return v
+	}
+	if ver("x") != 0 {
+		t.Fatal("empty group has a version")
+	}
+	put(t, e, &item{ID: "a", Group: "x"})
+	x1, y1 := ver("x"), ver("y")
+	put(t, e, &item{ID: "b", Group: "y"})
+	if ver("x") != x1 || ver("y") == y1 {
+		t.Fatalf("a write to group y: x %d->%d, y %d->%d", x1, ver("x"), y1, ver("y"))
+	}
+	put(t, e, &item{ID: "a", Group: "x", N: 1}) // changed within x
+	x2 := ver("x")
+	if x2 == x1 {
+		t.Fatal("a change within the group kept its version")
+	}
+	seen := map[uint64]bool{x1: true, x2: true}
+	put(t, e, &item{ID: "a", Group: "y"}) // x is empty now
+	if ver("x") != 0 {
+		t.Fatalf("emptied group has version %d", ver("x"))
+	}
+	put(t, e, &item{ID: "c", Group: "x"})
+	if seen[ver("x")] {
+		t.Fatalf("a group made again shows an earlier version %d", ver("x"))
+	}
+	// Inside an Update, the Update's own writes count.
+	err := e.Update(context.Background(), func(tx *state.Tx) error {
+		before := byGroup.Version(tx, "x")
+		items.Put(tx, &item{ID: "d", Group: "x"})
+		if byGroup.Version(tx, "x") == before {
+			return errors.New("own write did not move the version")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
