@@ -72,6 +72,9 @@ type ActivityRecord struct {
 	ScalingActivity
 	// Scaled is false for not-scaled activities.
 	Scaled bool
+	// Seq orders activities that started at the same instant (those of one
+	// plan), in the order they were added.
+	Seq int `json:",omitempty"`
 }
 
 // Repository keeps Application Auto Scaling's configuration and activities.
