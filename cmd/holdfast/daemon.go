@@ -40,6 +40,7 @@ type controlFlags struct {
 	dataDir, listen, region, account string
 	accessKey, secretKey             string
 	heartbeat                        time.Duration
+	metricsPeriod                    time.Duration
 	rateLimits                       bool
 	logLevel                         string
 }
@@ -53,6 +54,8 @@ func (f *controlFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.secretKey, "secret-access-key", "", "secret access key (else $HOLDFAST_SECRET_ACCESS_KEY, else generated)")
 	cmd.Flags().DurationVar(&f.heartbeat, "heartbeat-timeout", 30*time.Second, "mark an instance disconnected after this long without a heartbeat")
 	cmd.Flags().BoolVar(&f.rateLimits, "ecs-rate-limits", false, "apply ECS's per-account API rate limits (ThrottlingException)")
+	cmd.Flags().DurationVar(&f.metricsPeriod, "metrics-period", server.DefaultMetricsPeriod,
+		"period of holdfast's own AWS/ECS metrics and of the alarms target tracking manages (AWS: 1m; tests use 1s)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -115,6 +118,9 @@ func randHex(n int) string {
 }
 
 func (f *controlFlags) serverConfig(log *slog.Logger) (server.Config, bool, error) {
+	if f.metricsPeriod < time.Second || f.metricsPeriod%time.Second != 0 {
+		return server.Config{}, false, fmt.Errorf("--metrics-period %v: must be a whole number of seconds, at least 1s", f.metricsPeriod)
+	}
 	id, secret, generated, err := f.credentials()
 	if err != nil {
 		return server.Config{}, false, err
@@ -127,6 +133,7 @@ func (f *controlFlags) serverConfig(log *slog.Logger) (server.Config, bool, erro
 		AccessKeyID:      id,
 		SecretAccessKey:  secret,
 		HeartbeatTimeout: f.heartbeat,
+		MetricsPeriod:    f.metricsPeriod,
 		RateLimits:       f.rateLimits,
 		Logger:           log,
 	}, generated, nil

@@ -46,6 +46,10 @@ type hfOpts struct {
 	HeartbeatTimeout time.Duration
 	// Reconciled is installed as Controller.Reconciled before Run.
 	Reconciled func(key string, plan scheduler.Plan)
+	// MetricsPeriod is --metrics-period (0: the default, 60 s).
+	MetricsPeriod time.Duration
+	// Ticked is installed as Autoscaling.Ticked before Run.
+	Ticked func(now time.Time)
 }
 
 // hfEnv is a control plane running on loopback plus an ECS client for it.
@@ -78,6 +82,7 @@ func hfStart(t *testing.T, o hfOpts) *hfEnv {
 		AccessKeyID:      hfKeyID,
 		SecretAccessKey:  hfSecret,
 		HeartbeatTimeout: o.HeartbeatTimeout,
+		MetricsPeriod:    o.MetricsPeriod,
 		Clock:            o.Clock,
 		Logger:           slog.New(slog.DiscardHandler),
 	})
@@ -86,6 +91,9 @@ func hfStart(t *testing.T, o hfOpts) *hfEnv {
 	}
 	if o.Reconciled != nil {
 		srv.Controller.Reconciled = o.Reconciled
+	}
+	if o.Ticked != nil {
+		srv.Autoscaling.Ticked = o.Ticked
 	}
 	addr, err := srv.Listen()
 	if err != nil {

@@ -41,6 +41,9 @@ type Config struct {
 	RateLimits bool
 	// DefaultCluster, if set, is created at start.
 	DefaultCluster string
+	// MetricsPeriod is the period of holdfast's own metrics and of the
+	// alarms target tracking manages (--metrics-period; default 60 s).
+	MetricsPeriod time.Duration
 	// Store selects the backend; the zero value is bolt in DataDir.
 	Store storecfg.Config
 	// Clock drives the control plane (protection expiry, the controller).
@@ -63,10 +66,13 @@ type Server struct {
 	ECS        *control.ECS
 	Agents     *control.Agents
 	Controller *control.Controller
-	api        *api.Server
-	ln         net.Listener
-	http       *http.Server
-	ready      atomic.Bool
+	// Autoscaling is Service Auto Scaling: the metric store, CloudWatch,
+	// Application Auto Scaling and their loop.
+	Autoscaling *autoscalingParts
+	api         *api.Server
+	ln          net.Listener
+	http        *http.Server
+	ready       atomic.Bool
 	// ExtraReady, if set, must also report true before /healthz is 200
 	// (holdfast up waits for its local agent).
 	ExtraReady func() bool
@@ -127,6 +133,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	Register(a, s.ECS, s.Agents)
 	ids.Register(a)
+	s.Autoscaling = newAutoscaling(cfg, st, s.ECS)
+	s.Autoscaling.register(a)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -200,6 +208,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.Controller.Run(runCtx, 4) })
 	wg.Go(func() { s.Agents.Run(runCtx) })
 	wg.Go(func() { s.Agents.RunHeartbeatMonitor(runCtx, s.cfg.HeartbeatTimeout) })
+	wg.Go(func() { s.Autoscaling.run(runCtx) })
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	s.ready.Store(true)
