@@ -98,7 +98,7 @@ func benchCmd() *cobra.Command {
 			return bench.ReloadChild(args[0])
 		},
 	}
-	cmd.AddCommand(protect, reload, child, benchEndpointCmd(), benchSigtermCmd(), benchAgentCmd())
+	cmd.AddCommand(protect, reload, child, benchEndpointCmd(), benchSigtermCmd(), benchAgentCmd(), benchAutoscalingCmd())
 	return cmd
 }
 
@@ -249,5 +249,40 @@ their createdAt -> startedAt. Refuses to start when MemAvailable is below
 	}
 	cmd.Flags().IntVar(&tasks, "tasks", 1000, "sleeping tasks on the agent")
 	cmd.Flags().IntVar(&extra, "extra", 50, "tasks then started one at a time for the start latency")
+	return cmd
+}
+
+func benchAutoscalingCmd() *cobra.Command {
+	var samples int
+	cmd := &cobra.Command{
+		Use:   "autoscaling",
+		Short: "Metric crossing the target -> desiredCount changed, at --metrics-period 1s, on real processes",
+		Long: `Starts holdfast server --metrics-period 1s and holdfast agent as child processes,
+runs a service of "sleep 3600" tasks with a target-tracking policy (target 50) on a
+custom metric, and publishes the metric every 200 ms with the aws-sdk-go-v2
+CloudWatch client. Each sample holds the metric at the target, raises it to 200
+and times the first acknowledged datapoint above the target to DescribeServices
+showing the new desired count (polled every 20 ms); then drops it to 0 and times
+the scale-in (15 periods by design).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := benchContext(cmd)
+			defer cancel()
+			r, err := bench.Autoscaling(ctx, bench.AutoscalingConfig{Self: self, Samples: samples, Logf: benchLogf(cmd)})
+			if !bench.Measured(err) {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "autoscaling crossing -> desired: n=%d p50=%s max=%s\n", r.Out.N, ms(r.Out.P50), ms(r.Out.Max))
+			fmt.Fprintf(w, "autoscaling low -> scale-in: n=%d p50=%s max=%s\n", r.In.N, ms(r.In.P50), ms(r.In.Max))
+			fmt.Fprintf(w, "load: %s cpus=%d\n", bench.LoadAverage(), runtime.NumCPU())
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&samples, "samples", 5, "scale-out/scale-in cycles to time")
 	return cmd
 }

@@ -56,6 +56,11 @@ func freePort() (string, error) {
 // startCluster starts `holdfast server` and `holdfast agent` from self and
 // waits until both answer /healthz. logf (may be nil) gets progress lines.
 func startCluster(ctx context.Context, self string, logf func(string, ...any)) (c *cluster, err error) {
+	return startClusterWith(ctx, self, logf)
+}
+
+// startClusterWith is startCluster with more flags for `holdfast server`.
+func startClusterWith(ctx context.Context, self string, logf func(string, ...any), serverArgs ...string) (c *cluster, err error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -83,8 +88,9 @@ func startCluster(ctx context.Context, self string, logf func(string, ...any)) (
 	if c.agentAddr, err = freePort(); err != nil {
 		return c, err
 	}
-	c.server, err = c.spawn("server.log", "server", "--data-dir", c.serverDir, "--listen", c.apiAddr,
-		"--access-key-id", benchKey, "--secret-access-key", benchSecret, "--heartbeat-timeout", "1h", "--log-level", "warn")
+	args := append([]string{"server", "--data-dir", c.serverDir, "--listen", c.apiAddr,
+		"--access-key-id", benchKey, "--secret-access-key", benchSecret, "--heartbeat-timeout", "1h", "--log-level", "warn"}, serverArgs...)
+	c.server, err = c.spawn("server.log", args...)
 	if err != nil {
 		return c, err
 	}
