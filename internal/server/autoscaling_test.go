@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -11,9 +12,12 @@ import (
 	aasdk "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
 	cwsdk "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
+	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 
 	"github.com/holdfast/holdfast/internal/clock"
 )
@@ -203,6 +207,34 @@ func TestServiceAutoScaling(t *testing.T) {
 		i := slices.IndexFunc(st.Datapoints, func(d cwtypes.Datapoint) bool { return d.Timestamp.Equal(e.clk.Now()) })
 		if i < 0 || *st.Datapoints[i].Maximum != m.want {
 			t.Fatalf("%s/%s: %+v, want %v", m.ns, m.name, st.Datapoints, m.want)
+		}
+	}
+}
+
+// TestCloudWatchProtocolsOnTheListener checks that the control plane's
+// listener answers CloudWatch in each of its protocols, with the SDK client
+// configured for each: RPC v2 CBOR (its default), AWS JSON 1.0 and Query.
+func TestCloudWatchProtocolsOnTheListener(t *testing.T) {
+	e := asStart(t, t.TempDir())
+	e.load(7)
+	for _, proto := range []string{"cbor", "json", "query"} {
+		c := cwsdk.New(cwsdk.Options{Region: hfRegion, BaseEndpoint: aws.String("http://" + e.addr), RetryMaxAttempts: 1,
+			Credentials: credentials.NewStaticCredentialsProvider(hfKeyID, hfSecret, "")}, func(o *cwsdk.Options) {
+			switch proto {
+			case "json":
+				o.Protocol = awsjson.New10(schemas.GraniteServiceVersion20100801)
+			case "query":
+				o.Protocol = awsquery.New(schemas.GraniteServiceVersion20100801)
+			}
+		})
+		out, err := c.ListMetrics(e.ctx, &cwsdk.ListMetricsInput{Namespace: aws.String("app")})
+		if err != nil || len(out.Metrics) != 1 || aws.ToString(out.Metrics[0].MetricName) != "Load" {
+			t.Fatalf("%s: ListMetrics %+v %v", proto, out, err)
+		}
+		_, err = c.DeleteAlarms(e.ctx, &cwsdk.DeleteAlarmsInput{AlarmNames: []string{"none"}})
+		var rnf *cwtypes.ResourceNotFound
+		if !errors.As(err, &rnf) {
+			t.Fatalf("%s: DeleteAlarms of an unknown alarm: %v", proto, err)
 		}
 	}
 }
