@@ -105,19 +105,25 @@
 // With an etcd backend, several replicas share one store. The intended
 // use, built on this package by the high-availability work:
 //
-//   - Follow: a replica that is not the leader keeps its memory current by
-//     applying what Backend.Watch streams after the revision it loaded.
-//     Because records carry their store revision and each kind decodes
-//     and links itself (Define's codec, WithLink), applying a watched
-//     revision is the same per-key install the load does, followed by a
-//     feed Batch, so its subscribers work unchanged.
-//   - Guarded writes: an Update on a follower runs its function against
-//     memory, collects its writes and undoes them, and sends them in one
-//     Txn whose compares are the revisions of the records it read
-//     (Kind.Rev; 0 for a record it found absent), plus the fence for the
-//     leader's controllers. A conflict means the state moved under it:
-//     retry the function. A check over a group of records (a count, such
-//     as the live protections of a service) compares the records it
+//   - Follow: a replica that is not the leader opens its engine with
+//     Options.Follower (Update then fails with ErrFollower) and keeps its
+//     memory current with Apply: one call per committed revision, with
+//     that revision's events from Backend.Watch after the revision it
+//     loaded. Apply decodes and links like the load, installs the
+//     revision at once for readers and publishes it as a feed Batch, so
+//     subscribers work unchanged. (The store's Watch streams events one by
+//     one; the follow loop groups them by revision, which etcd's watch
+//     responses give.) After ErrCompacted it reopens the engine.
+//   - Leadership: the replica that wins the election reopens its engine
+//     as the writer, with a Fence, once it has applied everything up to
+//     the revision it won at.
+//   - Guarded writes (not built yet): an Update on a follower would run
+//     its function against memory, collect its writes and undo them, and
+//     send them in one Txn whose compares are the revisions of the records
+//     it read (Kind.Rev; 0 for a record it found absent), plus the fence
+//     for the leader's controllers. A conflict means the state moved under
+//     it: retry the function. A check over a group of records (a count,
+//     such as the live protections of a service) compares the records it
 //     counted; the group's new members are covered by also writing one
 //     record per group (a guard key) with every member change.
 //   - Read-your-writes: a replica that must show a write it knows the

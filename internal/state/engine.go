@@ -24,6 +24,8 @@ var (
 	// over (this one is no longer the leader). Nothing of the batch was
 	// written; the engine refuses every later write.
 	ErrFenced = errors.New("state: fenced out: this replica is no longer the leader")
+	// ErrFollower: Update on an engine opened with Options.Follower.
+	ErrFollower = errors.New("state: this engine follows another writer and does not write")
 )
 
 // Fence returns the compare-only ops (store.Check) that must hold for a
@@ -47,12 +49,18 @@ type Options struct {
 	// most recent batches a subscriber may resume from or fall behind by.
 	// Defaults 4096 and 131072.
 	FeedBatches, FeedChanges int
+	// Follower opens an engine that does not write: Update fails with
+	// ErrFollower, and its memory changes only through Apply, with what
+	// another replica committed (see Engine.Apply).
+	Follower bool
 }
 
 // Engine is the state engine: the in-memory image of the store, the apply
 // loop that serializes Updates, the group commit and the change feed.
 type Engine struct {
 	backend  store.Backend
+	follower bool
+	applyMu  sync.Mutex // one Apply at a time
 	clock    clock.Clock
 	log      *slog.Logger
 	fence    Fence
@@ -103,6 +111,7 @@ func Open(ctx context.Context, backend store.Backend, opts Options) (*Engine, er
 		log:      opts.Logger,
 		fence:    opts.Fence,
 		maxBatch: opts.MaxBatch,
+		follower: opts.Follower,
 		kinds:    kinds(),
 		byPrefix: map[string]*kindInfo{},
 		reqs:     make(chan *request, 1024),
@@ -122,7 +131,11 @@ func Open(ctx context.Context, backend store.Backend, opts Options) (*Engine, er
 		e.fenceOps.Store(1)
 	}
 	e.feed = newFeed(opts.FeedBatches, opts.FeedChanges, e.loadRev)
-	go e.loop()
+	if e.follower {
+		close(e.loopDone)
+	} else {
+		go e.loop()
+	}
 	return e, nil
 }
 
@@ -182,6 +195,9 @@ func (e *Engine) View(fn func(v *View)) {
 // fn returns an error (or panics), everything it wrote is undone and
 // nothing of it is committed.
 func (e *Engine) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	if e.follower {
+		return ErrFollower
+	}
 	r := &request{fn: fn, done: make(chan error, 1)}
 	select {
 	case e.reqs <- r:

@@ -87,6 +87,16 @@ func (f *feed) publish(b Batch) {
 	f.mu.Unlock()
 }
 
+// poke wakes the waiters (WaitFor) without publishing a batch.
+func (f *feed) poke() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		close(f.wake)
+		f.wake = make(chan struct{})
+	}
+}
+
 func (f *feed) close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -614,3 +614,102 @@ func TestGroupVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A follower replica keeps its memory current with Apply, from what the
+// writer commits as the store's Watch streams it: after every revision it
+// shows what the writer shows (records, indexes, links made in the same
+// revision), and its feed publishes the same changes.
+func TestFollowerApply(t *testing.T) {
+	b := openBolt(t, filepath.Join(t.TempDir(), "db"))
+	w := open(t, b, state.Options{})
+	put(t, w, &item{ID: "seed", Group: "x"})
+	f := open(t, b, state.Options{Follower: true})
+	if err := f.Update(context.Background(), func(*state.Tx) error { return nil }); !errors.Is(err, state.ErrFollower) {
+		t.Fatalf("Update on a follower: %v, want ErrFollower", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := b.Watch(ctx, "", f.Rev())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wfeed, _ := w.Subscribe(state.SubscribeOptions{After: w.Rev()})
+	ffeed, _ := f.Subscribe(state.SubscribeOptions{After: f.Rev()})
+	snapshot := func(e *state.Engine) (out []string) {
+		e.View(func(v *state.View) {
+			for _, g := range byGroup.Groups(v) {
+				for _, k := range byGroup.Keys(v, g) {
+					out = append(out, fmt.Sprintf("item %s@%s n=%d rev=%d", k, g, items.Get(v, k).N, items.Rev(v, k)))
+				}
+			}
+			for _, g := range notesByGroup.Groups(v) {
+				out = append(out, fmt.Sprintf("notes of %s: %v", g, notesByGroup.Keys(v, g)))
+			}
+		})
+		return out
+	}
+	steps := []func(tx *state.Tx){
+		func(tx *state.Tx) {
+			items.Put(tx, &item{ID: "a", Group: "x"})
+			items.Put(tx, &item{ID: "b", Group: "y"})
+		},
+		// A note and its item in one revision: the link sees the item.
+		func(tx *state.Tx) {
+			items.Put(tx, &item{ID: "c", Group: "z"})
+			notes.Put(tx, &note{ItemID: "c", Text: "hi", Group: "z"})
+		},
+		func(tx *state.Tx) { items.Put(tx, &item{ID: "a", Group: "y", N: 2}); items.Delete(tx, "b") },
+		func(tx *state.Tx) { items.Delete(tx, "a"); notes.Delete(tx, "c") },
+	}
+	for i, step := range steps {
+		if err := w.Update(ctx, func(tx *state.Tx) error { step(tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		// The writer's feed says how many events the revision has.
+		wb, err := wfeed.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []store.Event
+		for len(evs) < len(wb.Changes) {
+			select {
+			case ev := <-events:
+				evs = append(evs, ev)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("step %d: %d of %d events watched", i, len(evs), len(wb.Changes))
+			}
+		}
+		if err := f.Apply(wb.Rev, evs); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Apply(wb.Rev, evs); err != nil { // again: ignored
+			t.Fatal(err)
+		}
+		if got, want := snapshot(f), snapshot(w); !slices.Equal(got, want) {
+			t.Fatalf("step %d: follower shows\n%v\nwriter shows\n%v", i, got, want)
+		}
+		fb, err := ffeed.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fb.Rev != wb.Rev || len(fb.Changes) != len(wb.Changes) {
+			t.Fatalf("step %d: follower's feed %d changes at %d, writer's %d at %d", i, len(fb.Changes), fb.Rev, len(wb.Changes), wb.Rev)
+		}
+		if f.Rev() != w.Rev() {
+			t.Fatalf("step %d: follower at %d, writer at %d", i, f.Rev(), w.Rev())
+		}
+	}
+	// An event that does not decode applies nothing.
+	bad := []store.Event{
+		{Type: store.EventPut, KV: store.KV{Key: "items/ok", Value: []byte(`{"id":"ok"}`), ModRev: w.Rev() + 1}},
+		{Type: store.EventPut, KV: store.KV{Key: "items/bad", Value: []byte(`{`), ModRev: w.Rev() + 1}},
+	}
+	if err := f.Apply(w.Rev()+1, bad); err == nil {
+		t.Fatal("Apply of an undecodable event succeeded")
+	}
+	f.View(func(v *state.View) {
+		if items.Get(v, "ok") != nil {
+			t.Error("a failed Apply installed part of its revision")
+		}
+	})
+}
