@@ -96,7 +96,8 @@ func (s *ECS) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectionI
 				out.Failures = append(out.Failures, domain.Failure{ARN: ref, Reason: domain.ReasonMissing})
 				continue
 			}
-			t := getTask(tx, cluster, id)
+			key := taskKey(cluster, id)
+			t := Tasks.Get(tx, key)
 			if t == nil {
 				out.Failures = append(out.Failures, domain.Failure{ARN: s.part.TaskARN(cluster, id), Reason: domain.ReasonMissing})
 				continue
@@ -111,7 +112,6 @@ func (s *ECS) UpdateTaskProtection(ctx context.Context, in UpdateTaskProtectionI
 					Detail: "The task is stopping or stopped."})
 				continue
 			}
-			key := taskKey(cluster, id)
 			old := Protections.Get(tx, key)
 			if !enable {
 				if old.Live(now) {

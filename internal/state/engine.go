@@ -77,6 +77,11 @@ type Engine struct {
 	// durable is the revision of the last durable commit.
 	durable atomic.Int64
 
+	// Scratch of the apply loop (only it touches them): the index of a
+	// batch's changes, and an Update's undo log, reused batch after batch.
+	pos     map[changeKey]int
+	scratch []txWrite
+
 	reqs      chan *request
 	failed    atomic.Pointer[failure]
 	closed    chan struct{}
@@ -227,7 +232,7 @@ type prepBatch struct {
 	errs    []error
 	rev     int64 // the revision its commit got
 	changes []Change
-	pos     map[changeKey]int
+	pos     map[changeKey]int // the engine's, valid during prepare only
 }
 
 // pendingRev is the revision of a record whose commit is in flight.
@@ -290,7 +295,11 @@ func (e *Engine) loop() {
 // that would take the batch past one Txn's ops is undone and returned in
 // carry, to run first in the next batch.
 func (e *Engine) prepare(reqs []*request) (b *prepBatch, carry []*request) {
-	b = &prepBatch{reqs: reqs, errs: make([]error, len(reqs))}
+	if e.pos == nil {
+		e.pos = map[changeKey]int{}
+	}
+	clear(e.pos)
+	b = &prepBatch{reqs: reqs, errs: make([]error, len(reqs)), pos: e.pos}
 	if err := e.Err(); err != nil {
 		for i := range b.errs {
 			b.errs[i] = err
@@ -301,7 +310,7 @@ func (e *Engine) prepare(reqs []*request) (b *prepBatch, carry []*request) {
 	maxOps := e.maxOps()
 	for i, r := range reqs {
 		e.mu.Lock()
-		tx := &Tx{View: View{e: e, now: now, rev: e.durable.Load()}}
+		tx := &Tx{View: View{e: e, now: now, rev: e.durable.Load()}, writes: e.scratch[:0]}
 		err := safeRun(r.fn, tx)
 		switch {
 		case err != nil:
@@ -314,6 +323,8 @@ func (e *Engine) prepare(reqs []*request) (b *prepBatch, carry []*request) {
 		default:
 			b.merge(tx)
 		}
+		clear(tx.writes)
+		e.scratch = tx.writes[:0]
 		e.mu.Unlock()
 		if carry != nil {
 			break
@@ -365,9 +376,6 @@ func (b *prepBatch) merged(tx *Tx) int {
 func (b *prepBatch) merge(tx *Tx) {
 	for _, w := range tx.writes {
 		ck := changeKey{w.ki.id, w.key}
-		if b.pos == nil {
-			b.pos = map[changeKey]int{}
-		}
 		if _, ok := b.pos[ck]; ok {
 			continue // the batch already has its value before the batch
 		}

@@ -67,7 +67,8 @@ func (tx *Tx) undo() {
 		w := tx.writes[i]
 		tx.table(w.ki).setAny(w.key, w.prev, w.prevRev)
 	}
-	tx.writes = nil
+	clear(tx.writes)
+	tx.writes = tx.writes[:0]
 }
 
 // Wrote reports whether the Update has written anything so far.
