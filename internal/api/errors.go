@@ -139,9 +139,15 @@ func IsSerializationError(err error) bool {
 // WireError converts any error to the HTTP status, the __type and the message
 // of the AWS JSON error response. Domain errors go through the kind table;
 // transport errors (from Decode, authentication, routing) keep their own
-// type; an *Error keeps its own; anything else is a 500 ServerException
-// with a generic message (the caller logs the real error). A domain error
-// of an unknown kind is also a ServerException.
+// type; an *Error keeps its own; anything else is a 500 ServerException.
+// A domain error of an unknown kind is also a ServerException.
+//
+// A domain error's 5xx answer carries only MsgServerException, whatever the
+// error says: a server-side failure's text holds internal detail (file
+// paths, wrapped error chains such as "store commit failed: write
+// /var/lib/...: no space left on device") that is for the operator, not the
+// caller. The server logs the real error with the request id (see
+// exposesInternal).
 func WireError(err error) (status int, errType, message string) {
 	var pe *protocolError
 	if errors.As(err, &pe) {
@@ -154,11 +160,10 @@ func WireError(err error) (status int, errType, message string) {
 	var de *domain.Error
 	if errors.As(err, &de) {
 		if wk, ok := kindTable[de.Kind]; ok {
-			msg := de.Message
-			if wk.status >= 500 && msg == "" {
-				msg = MsgServerException
+			if wk.status >= 500 {
+				return wk.status, wk.typ, MsgServerException
 			}
-			return wk.status, wk.typ, msg
+			return wk.status, wk.typ, de.Message
 		}
 	}
 	return http.StatusInternalServerError, TypeServerException, MsgServerException

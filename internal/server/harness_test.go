@@ -50,6 +50,8 @@ type hfOpts struct {
 	MetricsPeriod time.Duration
 	// Ticked is installed as Autoscaling.Ticked before Run.
 	Ticked func(now time.Time)
+	// Configure, if set, edits the server config before server.New.
+	Configure func(*server.Config)
 }
 
 // hfEnv is a control plane running on loopback plus an ECS client for it.
@@ -74,7 +76,7 @@ func hfStart(t *testing.T, o hfOpts) *hfEnv {
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = 1000 * time.Hour
 	}
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		DataDir:          o.DataDir,
 		Listen:           "127.0.0.1:0",
 		Region:           hfRegion,
@@ -85,7 +87,11 @@ func hfStart(t *testing.T, o hfOpts) *hfEnv {
 		MetricsPeriod:    o.MetricsPeriod,
 		Clock:            o.Clock,
 		Logger:           slog.New(slog.DiscardHandler),
-	})
+	}
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	// that stays within SigV4's 15 minutes of it.
 	IdentityClock clock.Clock
 	Logger        *slog.Logger
+	// WrapBackend, if set, wraps the store backend before the control plane
+	// uses it (tests inject store failures with it).
+	WrapBackend func(store.Backend) store.Backend
 }
 
 // Server is a running control plane.
@@ -96,7 +99,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := state.Open(context.Background(), backend, state.Options{Clock: cfg.Clock, Logger: cfg.Logger.With("part", "state")})
+	var b store.Backend = backend
+	if cfg.WrapBackend != nil {
+		b = cfg.WrapBackend(b)
+	}
+	st, err := state.Open(context.Background(), b, state.Options{Clock: cfg.Clock, Logger: cfg.Logger.With("part", "state")})
 	if err != nil {
 		backend.Close()
 		return nil, err
