@@ -58,8 +58,17 @@
 //     (or the service's SigningRegion) and aws4_request, and signed within
 //     15 minutes of Config.Clock (else InvalidSignatureException /
 //     SignatureDoesNotMatch 403).
-//  4. at most Config.MaxBodyBytes (1 MiB by default) of body; more is a
-//     SerializationException (400).
+//  4. still before the body is read: a Content-Length over
+//     Config.MaxBodyBytes (1 MiB by default) is a SerializationException
+//     (400) "HTTP content length exceeded 1048576 bytes." (AWS's front
+//     end's text; 400 rather than its 413, as every client fault here),
+//     and a body that does not fit the in-flight body budget of its client
+//     (the claimed access key at its address) or in total is a
+//     ThrottlingException "Rate exceeded". A request refused before its
+//     body is read is answered with Connection: close, so that net/http
+//     does not read the body either. Then the body is read into a buffer
+//     of its announced size; one that misses the listener's read deadline
+//     is a RequestTimeoutException (400).
 //  5. the signature, recomputed with aws-sdk-go-v2's v4 signer over the
 //     headers the client signed and the body's SHA-256, compared in
 //     constant time.
@@ -74,6 +83,16 @@
 //  8. ECS's per-category token buckets when Config.RateLimits is on (400
 //     ThrottlingException "Rate exceeded"; off by default).
 //  9. the handler, with panics recovered as the service's internal error.
+//     A domain error's 5xx answer carries only the generic ServerException
+//     text; the error itself is logged with the request id.
+//
+// An AWS JSON handler that waits for long (the agent's long poll) calls
+// longpoll.Waiting once nothing can fail any more: from then on its
+// response is a netguard.Stream, sent as 200 at once, exempt from the
+// listener's read and write deadlines, with a newline every
+// Config.Heartbeat until the JSON answer (JSON allows leading whitespace).
+// The listener's own limits (timeouts, header size, connections) are the
+// http.Server's: see internal/netguard and internal/server.
 //
 // Every response carries the protocol's Content-Type
 // (application/x-amz-json-1.x, text/xml, application/cbor with

@@ -21,7 +21,12 @@ const (
 	TypeIncompleteSignature    = "IncompleteSignatureException"
 	TypeAccessDenied           = "AccessDeniedException"
 	TypeThrottling             = "ThrottlingException"
+	TypeRequestTimeout         = "RequestTimeoutException"
 )
+
+// msgRequestTimeout answers a request whose body did not arrive in time,
+// in S3's words for its RequestTimeout (the SDKs retry both codes).
+const msgRequestTimeout = "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
 
 // MsgServerException is the only text a caller sees for an unexpected
 // failure; the real error is logged with the request id. It is the AWS
@@ -110,6 +115,7 @@ var queryRendition = map[string]queryForm{
 	TypeSerializationException: {"ValidationError", http.StatusBadRequest, ""},
 	TypeUnknownOperation:       {"InvalidAction", http.StatusBadRequest, ""},
 	TypeThrottling:             {"Throttling", http.StatusBadRequest, ""},
+	TypeRequestTimeout:         {"RequestTimeout", http.StatusBadRequest, ""},
 	TypeServerException:        {"InternalFailure", http.StatusInternalServerError, ""},
 }
 

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"strconv"
@@ -25,13 +26,26 @@ import (
 
 	"github.com/holdfast/holdfast/internal/api/awsquery"
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/longpoll"
+	"github.com/holdfast/holdfast/internal/netguard"
 )
 
 // ContentType is the media type of AWS JSON 1.1 requests and responses.
 const ContentType = "application/x-amz-json-1.1"
 
-// DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
-const DefaultMaxBodyBytes int64 = 1 << 20
+// Defaults of the Config fields left at zero.
+const (
+	// DefaultMaxBodyBytes is the request body limit.
+	DefaultMaxBodyBytes int64 = 1 << 20
+	// DefaultBodyBytesInFlight bounds the request-body bytes held at once.
+	DefaultBodyBytesInFlight int64 = 64 << 20
+	// DefaultBodyBytesInFlightPerClient is one client's share of them:
+	// four bodies at the 1 MiB limit, so that clients at 16 addresses are
+	// needed to take the whole budget.
+	DefaultBodyBytesInFlightPerClient int64 = 4 << 20
+	// DefaultHeartbeat is how often a long poll sends a heartbeat.
+	DefaultHeartbeat = 10 * time.Second
+)
 
 // requestIDHeader is written with this exact spelling (as AWS does); the map
 // is set directly so that net/http does not canonicalize it.
@@ -104,8 +118,24 @@ type Config struct {
 	// rehearse client back-off against ECS's limits.
 	RateLimits bool
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes. A
-	// larger body is a 400 SerializationException.
+	// larger body is a 400 SerializationException, refused before it is
+	// read when Content-Length announces it.
 	MaxBodyBytes int64
+	// BodyBytesInFlight bounds the request-body bytes held at once (0:
+	// DefaultBodyBytesInFlight), BodyBytesInFlightPerClient one client's
+	// share (0: DefaultBodyBytesInFlightPerClient). A client is the access
+	// key id its Authorization header claims, at its address
+	// (netguard.ClientOf): the signature covers the body, so the key is
+	// not proven yet, and a flood that claims a key from elsewhere must not
+	// take that key's share where its owner calls from. A request whose
+	// body does not fit is refused before its body is read: 400
+	// ThrottlingException "Rate exceeded", which the SDKs retry.
+	BodyBytesInFlight          int64
+	BodyBytesInFlightPerClient int64
+	// Heartbeat is how often an AWS JSON operation that waits (it calls
+	// longpoll.Waiting, like the agent's long poll) sends a heartbeat:
+	// whitespace ahead of its JSON answer. 0 means DefaultHeartbeat.
+	Heartbeat time.Duration
 	// Clock is used for the signature time and token expiry checks; nil
 	// means time.Now.
 	Clock func() time.Time
@@ -121,6 +151,8 @@ type Server struct {
 	logger      *slog.Logger
 	limits      limiters // nil when rate limiting is off
 	maxBody     int64
+	bodies      *netguard.Budget
+	heartbeat   time.Duration
 	prom        *promMetrics // nil without Config.Registry
 
 	mu sync.RWMutex
@@ -161,6 +193,18 @@ func New(cfg Config) *Server {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
+	inFlight, perClient := cfg.BodyBytesInFlight, cfg.BodyBytesInFlightPerClient
+	if inFlight <= 0 {
+		inFlight = DefaultBodyBytesInFlight
+	}
+	if perClient <= 0 {
+		perClient = DefaultBodyBytesInFlightPerClient
+	}
+	s.bodies = netguard.NewBudget(inFlight, perClient)
+	s.heartbeat = cfg.Heartbeat
+	if s.heartbeat <= 0 {
+		s.heartbeat = DefaultHeartbeat
+	}
 	if cfg.RateLimits {
 		s.limits = newLimiters()
 	}
@@ -171,9 +215,17 @@ func New(cfg Config) *Server {
 		} else {
 			s.prom = m
 		}
+		for _, c := range s.bodies.Collectors("api") {
+			if err := cfg.Registry.Register(c); err != nil {
+				s.logger.Error("API body metrics not registered", "err", err)
+			}
+		}
 	}
 	return s
 }
+
+// BodyBytesInFlight returns the request-body bytes reserved now.
+func (s *Server) BodyBytesInFlight() int64 { return s.bodies.InUse() }
 
 // Register routes target, a full X-Amz-Target value (e.g.
 // "AmazonEC2ContainerServiceV20141113.ListClusters" or
@@ -379,7 +431,15 @@ func (s *Server) classify(r *http.Request) *call {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome {
-	fail := func(err error) outcome { return s.writeError(w, r, c, err) }
+	bodyRead := false
+	fail := func(err error) outcome {
+		if !bodyRead && r.ContentLength != 0 {
+			// Refused before its body was read: hang up after the answer,
+			// or net/http would read (up to 256 KiB of) the body first.
+			w.Header().Set("Connection", "close")
+		}
+		return s.writeError(w, r, c, err)
+	}
 
 	if c.proto != ProtocolCBOR && r.URL.Path != "/" && r.URL.Path != "" {
 		return fail(newProtocolError(http.StatusNotFound, TypeUnknownOperation,
@@ -392,19 +452,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome 
 	}
 
 	// Authentication: one place, in two steps around reading the body.
+	// Everything that can be checked without the body is checked first,
+	// so that a caller who cannot sign makes the server buffer nothing.
 	auth, err := s.checkCredential(r, c.svc)
 	if err != nil {
 		return fail(err)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if r.ContentLength > s.maxBody {
+		return fail(s.errBodyTooLarge())
+	}
+	reserve := s.maxBody // unknown length (chunked): the most it may be
+	if r.ContentLength >= 0 {
+		reserve = r.ContentLength
+	}
+	release, ok := s.bodies.Acquire(auth.cred.accessKeyID+"@"+netguard.ClientOf(r.RemoteAddr), reserve)
+	if !ok {
+		return fail(newProtocolError(http.StatusBadRequest, TypeThrottling, domain.MsgRateExceeded))
+	}
+	defer release()
+	body, err := s.readBody(w, r)
+	bodyRead = true
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fail(newProtocolError(http.StatusBadRequest, TypeSerializationException,
-				"Request body exceeds the maximum size of "+strconv.FormatInt(s.maxBody, 10)+" bytes."))
-		}
-		return fail(newProtocolError(http.StatusBadRequest, TypeSerializationException,
-			"Could not read the request body."))
+		return fail(err)
 	}
 	if err := s.verifySignature(r.Context(), r, body, auth); err != nil {
 		return fail(err)
@@ -440,7 +509,25 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome 
 		}
 	}
 
+	// An operation that waits for long (the agent's long poll) says so
+	// with longpoll.Waiting: its response becomes a stream with
+	// heartbeats, exempt from the listener's read and write deadlines.
+	var stream *netguard.Stream
+	if c.proto == ProtocolJSON {
+		ctx = longpoll.WithWaiting(ctx, func() {
+			if stream != nil {
+				return
+			}
+			h := w.Header()
+			h.Set("Content-Type", c.svc.jsonContentType())
+			h[requestIDHeader] = []string{c.reqID}
+			stream = netguard.StartStream(w, r, http.StatusOK, netguard.JSONHeartbeat(s.heartbeat))
+		})
+	}
 	result, err := invoke(ctx, c.route.op.Handler, body)
+	if stream != nil {
+		return s.finishStream(stream, c, result, err)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -450,6 +537,70 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome 
 	}
 	writeResponse(w, c, contentType, http.StatusOK, payload)
 	return outcome{status: http.StatusOK}
+}
+
+// errBodyTooLarge is the answer to a body over Config.MaxBodyBytes, in the
+// words of AWS's front end ("HTTP content length exceeded N bytes.").
+func (s *Server) errBodyTooLarge() error {
+	return newProtocolError(http.StatusBadRequest, TypeSerializationException,
+		"HTTP content length exceeded "+strconv.FormatInt(s.maxBody, 10)+" bytes.")
+}
+
+// readBody reads the whole body: into a buffer of exactly Content-Length
+// bytes when it is known (the reservation made for it), else up to
+// Config.MaxBodyBytes. A body that does not arrive before the listener's
+// read deadline (netguard.Limits.ReadTimeout) is a RequestTimeoutException.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	var body []byte
+	var err error
+	if r.ContentLength >= 0 {
+		body = make([]byte, r.ContentLength)
+		if _, err = io.ReadFull(r.Body, body); err == nil {
+			var one [1]byte
+			if n, _ := io.ReadFull(r.Body, one[:]); n > 0 {
+				err = errors.New("body longer than its Content-Length")
+			}
+		}
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+		return body, nil
+	case errors.As(err, &mbe):
+		return nil, s.errBodyTooLarge()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, newProtocolError(http.StatusBadRequest, TypeRequestTimeout, msgRequestTimeout)
+	default:
+		return nil, newProtocolError(http.StatusBadRequest, TypeSerializationException,
+			"Could not read the request body.")
+	}
+}
+
+// finishStream ends a response that became a stream (see longpoll): the
+// status is sent already, so the answer, or an error in the AWS JSON error
+// shape, follows the heartbeats in the body. An operation must not fail
+// after longpoll.Waiting; if it does, the error is logged too.
+func (s *Server) finishStream(st *netguard.Stream, c *call, result any, err error) outcome {
+	_ = st.Close()
+	var payload []byte
+	out := outcome{status: http.StatusOK}
+	if err == nil {
+		payload, _, err = encodeResult(c, result)
+	}
+	if err != nil {
+		s.logger.Error("operation failed after its long-poll answer had started", "requestId", c.reqID,
+			"operation", truncate(c.target, 128), "err", err)
+		re := render(err, c.proto, c.svc)
+		payload, _ = json.Marshal(re.body())
+		out.errType = re.typ
+	}
+	_, _ = st.Write(payload)
+	return out
 }
 
 // route finds the registered operation of an authenticated request; for

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -608,4 +609,41 @@ func TestRegisterPanicsOnDuplicate(t *testing.T) {
 		}
 	}()
 	s.Register("X.Y", func(context.Context, []byte) (any, error) { return nil, nil })
+}
+
+// TestBodyBudgetIsPerClaimedKey: a client's in-flight body share is keyed
+// by the access key it claims (with its address): bodies held under one
+// key do not take another key's share at the same address.
+func TestBodyBudgetIsPerClaimedKey(t *testing.T) {
+	const other, otherSecret = "AKIDOTHERCLIENT", "other-secret"
+	cfg := baseConfig()
+	cfg.Credentials[other] = otherSecret
+	cfg.BodyBytesInFlightPerClient = 1000
+	cfg.BodyBytesInFlight = 10000
+	s, hs, _ := startServer(t, cfg)
+	// `other` announces its whole share and sends nothing.
+	c, err := net.Dial("tcp", hs.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := newSignedRequest(t, hs.URL, ecsTarget("CreateCluster"), nil, signOptions{akid: other, secret: otherSecret, region: testRegion, service: SigningName, at: time.Now()})
+	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\nContent-Type: %s\r\nX-Amz-Target: %s\r\nX-Amz-Date: %s\r\nAuthorization: %s\r\n\r\n",
+		req.Host, ContentType, ecsTarget("CreateCluster"), req.Header.Get("X-Amz-Date"), req.Header.Get("Authorization"))
+	deadline := time.Now().Add(time.Minute)
+	for s.BodyBytesInFlight() != 1000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("held body not reserved: %d", s.BodyBytesInFlight())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	// The same key at the same address: refused.
+	req = newSignedRequest(t, hs.URL, ecsTarget("CreateCluster"), []byte(`{}`), signOptions{akid: other, secret: otherSecret, region: testRegion, service: SigningName, at: time.Now()})
+	if w := do(t, req); w.status != 400 || w.errType != TypeThrottling || w.message != domain.MsgRateExceeded {
+		t.Fatalf("second body of a key at its share: %d %s", w.status, w.raw)
+	}
+	// Another key at the same address: served.
+	if w := do(t, newSignedRequest(t, hs.URL, ecsTarget("CreateCluster"), []byte(`{}`), defaultSign(time.Now()))); w.status != 200 {
+		t.Fatalf("another key: %d %s", w.status, w.raw)
+	}
 }

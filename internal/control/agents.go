@@ -9,6 +9,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/domain"
+	"github.com/holdfast/holdfast/internal/longpoll"
 	"github.com/holdfast/holdfast/internal/state"
 )
 
@@ -269,6 +270,7 @@ func (a *Agents) Poll(ctx context.Context, in agentapi.PollInput) (*agentapi.Pol
 	}
 	h.mu.Unlock()
 	if rev <= in.KnownRevision && wait > 0 {
+		longpoll.Waiting(ctx) // nothing below fails: the transport may stream from here
 		t := time.NewTimer(wait)
 		select {
 		case <-ch:

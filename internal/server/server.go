@@ -21,6 +21,7 @@ import (
 	"github.com/holdfast/holdfast/internal/control"
 	"github.com/holdfast/holdfast/internal/domain"
 	"github.com/holdfast/holdfast/internal/iam"
+	"github.com/holdfast/holdfast/internal/netguard"
 	"github.com/holdfast/holdfast/internal/state"
 	"github.com/holdfast/holdfast/internal/store"
 	"github.com/holdfast/holdfast/internal/store/storecfg"
@@ -57,6 +58,14 @@ type Config struct {
 	// WrapBackend, if set, wraps the store backend before the control plane
 	// uses it (tests inject store failures with it).
 	WrapBackend func(store.Backend) store.Backend
+	// Limits bound the API listener (timeouts, header size, connections);
+	// zero fields take netguard.APIDefaults().
+	Limits netguard.Limits
+	// BodyBytesInFlight, BodyBytesInFlightPerClient and Heartbeat are the
+	// API's (api.Config); zero takes api's defaults.
+	BodyBytesInFlight          int64
+	BodyBytesInFlightPerClient int64
+	Heartbeat                  time.Duration
 }
 
 // Server is a running control plane.
@@ -74,7 +83,7 @@ type Server struct {
 	Autoscaling *autoscalingParts
 	api         *api.Server
 	ln          net.Listener
-	http        *http.Server
+	http        *netguard.Server
 	ready       atomic.Bool
 	// ExtraReady, if set, must also report true before /healthz is 200
 	// (holdfast up waits for its local agent).
@@ -123,15 +132,18 @@ func New(cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := api.New(api.Config{
-		Region:      cfg.Region,
-		AccountID:   cfg.AccountID,
-		Credentials: map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
-		Identities:  ids,
-		Authorizer:  iam.Authorizer{Now: cfg.IdentityClock.Now},
-		Logger:      cfg.Logger.With("part", "api"),
-		RateLimits:  cfg.RateLimits,
-		Registry:    reg,
-		Clock:       cfg.IdentityClock.Now,
+		Region:                     cfg.Region,
+		AccountID:                  cfg.AccountID,
+		Credentials:                map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
+		Identities:                 ids,
+		Authorizer:                 iam.Authorizer{Now: cfg.IdentityClock.Now},
+		Logger:                     cfg.Logger.With("part", "api"),
+		RateLimits:                 cfg.RateLimits,
+		Registry:                   reg,
+		Clock:                      cfg.IdentityClock.Now,
+		BodyBytesInFlight:          cfg.BodyBytesInFlight,
+		BodyBytesInFlightPerClient: cfg.BodyBytesInFlightPerClient,
+		Heartbeat:                  cfg.Heartbeat,
 	})
 	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, State: st, api: a, IAM: ids,
 		ECS:        control.New(st, part, clog),
@@ -146,7 +158,11 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", a)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = netguard.NewServer(mux, netguard.Options{
+		Limits: cfg.Limits.WithDefaults(netguard.APIDefaults()),
+		Logger: cfg.Logger.With("part", "http"),
+	})
+	reg.MustRegister(s.http.Collectors("api")...)
 	return s, nil
 }
 
