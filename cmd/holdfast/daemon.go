@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/holdfast/holdfast/internal/agent"
 	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
+	"github.com/holdfast/holdfast/internal/netguard"
 	"github.com/holdfast/holdfast/internal/server"
 	"github.com/holdfast/holdfast/internal/store/storecfg"
 )
@@ -270,7 +270,7 @@ func upCmd() *cobra.Command {
 type localAgent struct {
 	*agent.Agent
 	addr string
-	http *http.Server
+	http *netguard.Server
 }
 
 // startAgent listens on listen, builds the agent (cfg.Listen, Shim and
@@ -293,8 +293,9 @@ func startAgent(cfg agent.Config, listen string, attrs []string) (*localAgent, e
 		ln.Close()
 		return nil, err
 	}
-	// The ECS agent's server timeouts: the endpoint's 4 s ECS budget fits.
-	hs := &http.Server{Handler: ag.Handler(), ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	// The ECS agent's server timeouts (the endpoint's 4 s ECS budget fits),
+	// and netguard's bounds on headers, bodies and connections.
+	hs := ag.HTTPServer(agent.ListenerConfig{Logger: cfg.Logger})
 	go func() { _ = hs.Serve(ln) }()
 	return &localAgent{Agent: ag, addr: cfg.Listen, http: hs}, nil
 }

@@ -98,6 +98,7 @@ func RawHead(method, path, host string, h http.Header) []byte {
 type Response struct {
 	Status int
 	Header http.Header
+	Close  bool // the server said Connection: close
 	Body   []byte
 }
 
@@ -110,7 +111,7 @@ func ReadResponse(r *bufio.Reader) (Response, error) {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, err
+	return Response{Status: resp.StatusCode, Header: resp.Header, Close: resp.Close, Body: body}, err
 }
 
 // Trickle writes p one byte at a time, every interval, until it is all

@@ -2,7 +2,6 @@ package endpoint
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"path"
@@ -121,10 +120,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMovedPermanently)
 		return
 	}
-	if !h.limits.allow(h.limitKey(p)) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = io.WriteString(w, "You have reached maximum request limit.")
+	if !h.limits.allow(ClientKey(h.state, p)) {
+		writeRateLimited(w, r)
 		return
 	}
 	if rest, ok := strings.CutPrefix(p, apiPrefix); ok {
@@ -168,25 +165,6 @@ func cleanPath(p string) string {
 		np += "/"
 	}
 	return np
-}
-
-// limitKey returns the rate-limit bucket of a request: its endpoint id when
-// the id resolves, otherwise the shared bucket "".
-func (h *handler) limitKey(p string) string {
-	rest, ok := strings.CutPrefix(p, apiPrefix)
-	if !ok {
-		if rest, ok = strings.CutPrefix(p, v4Prefix); !ok {
-			return ""
-		}
-	}
-	id, _, _ := strings.Cut(rest, "/")
-	if id == "" || h.state == nil {
-		return ""
-	}
-	if _, _, found := h.state.Lookup(id); !found {
-		return ""
-	}
-	return "id:" + id
 }
 
 // limiterSet holds one token bucket per key. A bucket that has been idle long
