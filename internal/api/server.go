@@ -125,10 +125,11 @@ type Config struct {
 	// DefaultBodyBytesInFlight), BodyBytesInFlightPerClient one client's
 	// share (0: DefaultBodyBytesInFlightPerClient). A client is the access
 	// key id its Authorization header claims, at its address
-	// (netguard.ClientOf): the signature covers the body, so the key is
-	// not proven yet, and a flood that claims a key from elsewhere must not
-	// take that key's share where its owner calls from. A request whose
-	// body does not fit is refused before its body is read: 400
+	// (netguard.ClientOf), and apart on connections where that key's
+	// signature was already verified (see bodyClient): the signature
+	// covers the body, so the key is not proven yet, and a flood that
+	// claims a key must not take the share of the key's owner. A request
+	// whose body does not fit is refused before its body is read: 400
 	// ThrottlingException "Rate exceeded", which the SDKs retry.
 	BodyBytesInFlight          int64
 	BodyBytesInFlightPerClient int64
@@ -465,7 +466,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome 
 	if r.ContentLength >= 0 {
 		reserve = r.ContentLength
 	}
-	release, ok := s.bodies.Acquire(auth.cred.accessKeyID+"@"+netguard.ClientOf(r.RemoteAddr), reserve)
+	release, ok := s.bodies.Acquire(bodyClient(r, auth.cred.accessKeyID), reserve)
 	if !ok {
 		return fail(newProtocolError(http.StatusBadRequest, TypeThrottling, domain.MsgRateExceeded))
 	}
@@ -478,6 +479,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome 
 	if err := s.verifySignature(r.Context(), r, body, auth); err != nil {
 		return fail(err)
 	}
+	netguard.ConnFrom(r.Context()).MarkVerified(auth.cred.accessKeyID)
 	if body, err = decodeContentEncoding(r, body, s.maxBody); err != nil {
 		return fail(err)
 	}
@@ -537,6 +539,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) outcome 
 	}
 	writeResponse(w, c, contentType, http.StatusOK, payload)
 	return outcome{status: http.StatusOK}
+}
+
+// bodyClient names the client whose in-flight body share a request draws
+// on: the access key it claims, at its address (netguard.ClientOf), and,
+// apart, on a connection where that key's signature has already been
+// verified. The claim is not proven before the body is read, so a flood
+// that claims a key from the key owner's own address shares the owner's
+// share, but not that of the owner's kept-alive connections, which the
+// flood cannot verify without the secret.
+func bodyClient(r *http.Request, accessKeyID string) string {
+	client := accessKeyID + "@" + netguard.ClientOf(r.RemoteAddr)
+	if netguard.ConnFrom(r.Context()).Verified(accessKeyID) {
+		client += "+verified"
+	}
+	return client
 }
 
 // errBodyTooLarge is the answer to a body over Config.MaxBodyBytes, in the

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -64,7 +65,10 @@ func NewServer(h http.Handler, o Options) *Server {
 		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    l.MaxHeaderBytes,
 		ConnState:         s.conns.connState,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, &Conn{})
+		},
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
 	return s
 }
@@ -157,4 +161,38 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+type connKey struct{}
+
+// Conn is what a handler may remember about the connection its request
+// came on, for the connection's life (http.Server.ConnContext).
+type Conn struct {
+	verified atomic.Pointer[string]
+}
+
+// ConnFrom returns the connection of the request ctx belongs to, or nil
+// outside a netguard Server.
+func ConnFrom(ctx context.Context) *Conn {
+	c, _ := ctx.Value(connKey{}).(*Conn)
+	return c
+}
+
+// MarkVerified records that a request signed by id was verified on this
+// connection (its signature checked): later requests on it that claim id
+// come, in all likelihood, from the same client. Nil-safe.
+func (c *Conn) MarkVerified(id string) {
+	if c != nil {
+		c.verified.Store(&id)
+	}
+}
+
+// Verified reports whether a request signed by id was verified on this
+// connection. Nil-safe.
+func (c *Conn) Verified(id string) bool {
+	if c == nil {
+		return false
+	}
+	v := c.verified.Load()
+	return v != nil && *v == id
 }

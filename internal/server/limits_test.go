@@ -286,6 +286,44 @@ func TestAPIBodyBytesInFlightPerClient(t *testing.T) {
 	})
 }
 
+// TestAPIBodyShareOfVerifiedConnections: a flood that claims a client's own
+// key from the client's own address spends that key's share there, but not
+// the share of the client's kept-alive connections on which the key's
+// signature was already verified (the flood cannot verify one without the
+// secret).
+func TestAPIBodyShareOfVerifiedConnections(t *testing.T) {
+	const share = 64 << 10
+	e := limitsEnv(t, func(c *server.Config) {
+		c.BodyBytesInFlightPerClient = share
+		c.BodyBytesInFlight = 4 * share
+	})
+	// The client's kept-alive connection, verified by a first call.
+	own := dialFrom(t, e.addr, "127.0.0.2")
+	own.send(ecsTarget+"ListClusters", 2, []byte("{}"), []byte("{}"))
+	if r := own.response(); r.Status != 200 {
+		t.Fatalf("first call: %d %s", r.Status, r.Body)
+	}
+	// The flood, same key, same address, fresh connections: one body takes
+	// the whole share.
+	flood := dialFrom(t, e.addr, "127.0.0.2")
+	flood.send(ecsTarget+"CreateCluster", share, []byte("not the body"), []byte{'{'})
+	testutil.Eventually(t, hangGuard, 5*time.Millisecond, "the flood's body reserved", func() (bool, string) {
+		v := metric(t, e.addr, "holdfast_http_body_bytes_in_flight")
+		return v == share, strconv.FormatFloat(v, 'f', 0, 64)
+	})
+	fresh := dialFrom(t, e.addr, "127.0.0.2")
+	fresh.send(ecsTarget+"ListClusters", 2, []byte("{}"), []byte("{}"))
+	if status, typ, _ := wireErr(t, fresh.response()); status != 400 || typ != api.TypeThrottling {
+		t.Fatalf("a fresh connection under the flood's share: %d %s", status, typ)
+	}
+	// The verified connection is served.
+	body := []byte(`{"clusterName":"verified"}`)
+	own.send(ecsTarget+"CreateCluster", int64(len(body)), body, body)
+	if r := own.response(); r.Status != 200 {
+		t.Fatalf("the client's verified connection during the flood: %d %s", r.Status, r.Body)
+	}
+}
+
 // TestAPIBodyBytesInFlightTotal: clients that are each within their share
 // still cannot hold more than the total between them.
 func TestAPIBodyBytesInFlightTotal(t *testing.T) {
