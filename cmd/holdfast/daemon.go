@@ -38,7 +38,8 @@ const (
 
 type controlFlags struct {
 	dataDir, listen, region, account string
-	accessKey, secretKey             string
+	accessKey                        string
+	secret                           secretFlags
 	heartbeat                        time.Duration
 	metricsPeriod                    time.Duration
 	rateLimits                       bool
@@ -51,7 +52,7 @@ func (f *controlFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.region, "region", defaultRegion, "region in ARNs and in the SigV4 scope")
 	cmd.Flags().StringVar(&f.account, "account-id", defaultAccount, "account id in ARNs")
 	cmd.Flags().StringVar(&f.accessKey, "access-key-id", "", "access key id clients sign with (else $HOLDFAST_ACCESS_KEY_ID, else generated)")
-	cmd.Flags().StringVar(&f.secretKey, "secret-access-key", "", "secret access key (else $HOLDFAST_SECRET_ACCESS_KEY, else generated)")
+	f.secret.add(cmd, ", else generated")
 	cmd.Flags().DurationVar(&f.heartbeat, "heartbeat-timeout", 30*time.Second, "mark an instance disconnected after this long without a heartbeat")
 	cmd.Flags().BoolVar(&f.rateLimits, "ecs-rate-limits", false, "apply ECS's per-account API rate limits (ThrottlingException)")
 	cmd.Flags().DurationVar(&f.metricsPeriod, "metrics-period", server.DefaultMetricsPeriod,
@@ -74,13 +75,13 @@ type savedCredentials struct {
 
 // credentials resolves the API credentials: flags, then the environment,
 // then the data dir, else new ones saved there. generated reports the last.
-func (f *controlFlags) credentials() (id, secret string, generated bool, err error) {
-	id, secret = f.accessKey, f.secretKey
+func (f *controlFlags) credentials(log *slog.Logger) (id, secret string, generated bool, err error) {
+	id = f.accessKey
 	if id == "" {
 		id = os.Getenv("HOLDFAST_ACCESS_KEY_ID")
 	}
-	if secret == "" {
-		secret = os.Getenv("HOLDFAST_SECRET_ACCESS_KEY")
+	if secret, err = f.secret.resolve(log); err != nil {
+		return "", "", false, err
 	}
 	if id != "" && secret != "" {
 		return id, secret, false, nil
@@ -121,7 +122,7 @@ func (f *controlFlags) serverConfig(log *slog.Logger) (server.Config, bool, erro
 	if f.metricsPeriod < time.Second || f.metricsPeriod%time.Second != 0 {
 		return server.Config{}, false, fmt.Errorf("--metrics-period %v: must be a whole number of seconds, at least 1s", f.metricsPeriod)
 	}
-	id, secret, generated, err := f.credentials()
+	id, secret, generated, err := f.credentials(log)
 	if err != nil {
 		return server.Config{}, false, err
 	}
@@ -382,7 +383,8 @@ func serverCmd() *cobra.Command {
 }
 
 func agentCmd() *cobra.Command {
-	var cluster, serverURL, listen, dataDir, region, accessKey, secretKey, logLevel string
+	var cluster, serverURL, listen, dataDir, region, accessKey, logLevel string
+	var secret secretFlags
 	var attrs []string
 	var lf logFlags
 	cmd := &cobra.Command{
@@ -398,11 +400,12 @@ func agentCmd() *cobra.Command {
 			if accessKey == "" {
 				accessKey = os.Getenv("HOLDFAST_ACCESS_KEY_ID")
 			}
-			if secretKey == "" {
-				secretKey = os.Getenv("HOLDFAST_SECRET_ACCESS_KEY")
+			secretKey, err := secret.resolve(log)
+			if err != nil {
+				return err
 			}
 			if accessKey == "" || secretKey == "" {
-				return errors.New("the agent needs the control plane's credentials: --access-key-id/--secret-access-key or HOLDFAST_ACCESS_KEY_ID/HOLDFAST_SECRET_ACCESS_KEY")
+				return errors.New("the agent needs the control plane's credentials: --access-key-id or $HOLDFAST_ACCESS_KEY_ID, and --secret-access-key-file, $HOLDFAST_SECRET_ACCESS_KEY_FILE or $HOLDFAST_SECRET_ACCESS_KEY")
 			}
 			ag, err := startAgent(agent.Config{
 				Cluster:         cluster,
@@ -430,7 +433,7 @@ func agentCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./.holdfast-agent", "directory for task records, logs and runtime state")
 	cmd.Flags().StringVar(&region, "region", defaultRegion, "region the control plane signs for")
 	cmd.Flags().StringVar(&accessKey, "access-key-id", "", "access key id (else $HOLDFAST_ACCESS_KEY_ID)")
-	cmd.Flags().StringVar(&secretKey, "secret-access-key", "", "secret access key (else $HOLDFAST_SECRET_ACCESS_KEY)")
+	secret.add(cmd, "")
 	cmd.Flags().StringArrayVar(&attrs, "attribute", nil, "container-instance attribute NAME=VALUE (repeatable), e.g. availability-zone=a")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	lf.add(cmd)
