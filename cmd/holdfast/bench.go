@@ -98,7 +98,7 @@ func benchCmd() *cobra.Command {
 			return bench.ReloadChild(args[0])
 		},
 	}
-	cmd.AddCommand(protect, reload, child, benchEndpointCmd(), benchSigtermCmd(), benchAgentCmd(), benchAutoscalingCmd())
+	cmd.AddCommand(protect, reload, child, benchEndpointCmd(), benchSigtermCmd(), benchAgentCmd(), benchAutoscalingCmd(), benchFloodCmd())
 	return cmd
 }
 
@@ -285,4 +285,79 @@ the scale-in (15 periods by design).`,
 	}
 	cmd.Flags().IntVar(&samples, "samples", 5, "scale-out/scale-in cycles to time")
 	return cmd
+}
+
+func benchFloodCmd() *cobra.Command {
+	cfg := bench.FloodConfig{}
+	var kinds []string
+	cmd := &cobra.Command{
+		Use:   "flood",
+		Short: "Valid signed calls and agents' long polls while hostile clients hold connections open",
+		Long: `Starts holdfast server as a child process, registers --long-polls container
+instances and keeps one long poll open for each (as agents do), and makes
+valid signed calls (DescribeClusters, and TagResource, a durable write) at
+--rate per second each. Phase 1 measures that alone for --duration; phase 2
+adds --hostile connections from --hostile-addr, in equal shares of --kinds:
+  idle          connect and send nothing
+  slow-headers  a request line, then one header byte a second
+  held-body     a 1 MiB body under the bench's access key with a wrong
+                signature, sent but for its last byte, and held
+  bad-key       a 1 MiB body under an unknown access key
+  keep-alive    one GET /healthz, then idle on the kept-alive connection
+A connection the server closes is played again after --reconnect. Reported:
+the calls' latency and errors, the long polls answered and failed, and the
+server's memory (largest VmRSS sampled every 250 ms, and VmHWM).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := benchContext(cmd)
+			defer cancel()
+			cfg.Self, cfg.Kinds, cfg.Logf = self, kinds, benchLogf(cmd)
+			r, err := bench.Flood(ctx, cfg)
+			if !bench.Measured(err) {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			phase := func(name string, p bench.FloodPhase) {
+				fmt.Fprintf(w, "%s: read p50=%s p99=%s max=%s errors=%d | write p50=%s p99=%s max=%s errors=%d | long polls ok=%d failed=%d | server rss max=%.1f MiB open conns max=%d\n",
+					name, ms(p.Read.Latency.P50), ms(p.Read.Latency.P99), ms(p.Read.Latency.Max), p.Read.Errors,
+					ms(p.Write.Latency.P50), ms(p.Write.Latency.P99), ms(p.Write.Latency.Max), p.Write.Errors,
+					p.Polls, p.PollErrors, mib(p.ServerRSS), p.OpenConns)
+				if p.FirstErr != "" {
+					fmt.Fprintf(w, "  first error: %s\n", p.FirstErr)
+				}
+			}
+			fmt.Fprintf(w, "flood: hostile=%d long-polls=%d rate=%.0f/s per operation duration=%s server rss at start=%.1f MiB\n",
+				r.Hostile, r.LongPolls, cfg.Rate, cfg.Duration, mib(r.ServerStart))
+			phase("baseline", r.Baseline)
+			phase("flood   ", r.Flood)
+			for _, k := range r.Kinds {
+				fmt.Fprintf(w, "  hostile %-12s conns=%d opened=%d closed-by-server=%d answers=%v other=%v\n",
+					k.Kind, k.Conns, k.Opened, k.Closed, k.Answers, k.Unhandled)
+			}
+			fmt.Fprintf(w, "server: VmHWM=%.1f MiB connections evicted=%s refused=%s bodies refused=%s\n",
+				mib(r.ServerHWM), orNone(r.Evicted), orNone(r.Refused), orNone(r.BodiesRefused))
+			fmt.Fprintf(w, "load: %s cpus=%d\n", bench.LoadAverage(), runtime.NumCPU())
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&cfg.Hostile, "hostile", 1000, "hostile connections held open")
+	cmd.Flags().StringSliceVar(&kinds, "kinds", bench.FloodKinds, "hostile kinds, in equal shares")
+	cmd.Flags().IntVar(&cfg.LongPolls, "long-polls", 1000, "agents holding a long poll each")
+	cmd.Flags().DurationVar(&cfg.Duration, "duration", 30*time.Second, "length of each phase")
+	cmd.Flags().Float64Var(&cfg.Rate, "rate", 20, "valid signed calls per second, per operation")
+	cmd.Flags().DurationVar(&cfg.Reconnect, "reconnect", time.Second, "a hostile connection's pause before it plays again")
+	cmd.Flags().StringVar(&cfg.HostileAddr, "hostile-addr", "127.0.0.2", "source address of the hostile connections")
+	cmd.Flags().StringVar(&cfg.ServerBin, "server-bin", "", "run `holdfast server` from this binary (e.g. an older build) instead of this one")
+	return cmd
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "n/a"
+	}
+	return s
 }

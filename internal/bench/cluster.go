@@ -26,6 +26,7 @@ import (
 // Everything it starts is stopped by close.
 type cluster struct {
 	self      string // the holdfast binary
+	serverBin string // the binary of `holdfast server`; self when ""
 	dir       string
 	serverDir string
 	agentDir  string
@@ -61,15 +62,47 @@ func startCluster(ctx context.Context, self string, logf func(string, ...any)) (
 
 // startClusterWith is startCluster with more flags for `holdfast server`.
 func startClusterWith(ctx context.Context, self string, logf func(string, ...any), serverArgs ...string) (c *cluster, err error) {
+	c, err = startControlPlane(ctx, self, "", logf, serverArgs...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.close()
+			c = nil
+		}
+	}()
+	if c.agentAddr, err = freePort(); err != nil {
+		return c, err
+	}
+	c.agent, err = c.spawn(c.self, "agent.log", "agent", "--cluster", "default", "--server", "http://"+c.apiAddr,
+		"--listen", c.agentAddr, "--data-dir", c.agentDir, "--access-key-id", benchKey, "--log-level", "warn")
+	if err != nil {
+		return c, err
+	}
+	if err := c.waitHealthy(ctx, c.agentAddr, "agent.log"); err != nil {
+		return c, err
+	}
+	c.healthy = true
+	return c, nil
+}
+
+// startControlPlane starts `holdfast server` (from serverBin, else self,
+// with serverArgs added) on a temporary directory and waits until it
+// answers /healthz.
+func startControlPlane(ctx context.Context, self, serverBin string, logf func(string, ...any), serverArgs ...string) (c *cluster, err error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	if serverBin == "" {
+		serverBin = self
 	}
 	dir, err := os.MkdirTemp("", "holdfast-procbench-")
 	if err != nil {
 		return nil, err
 	}
 	c = &cluster{
-		self: self, dir: dir,
+		self: self, serverBin: serverBin, dir: dir,
 		serverDir: filepath.Join(dir, "server"),
 		agentDir:  filepath.Join(dir, "agent"),
 		arns:      map[string]bool{},
@@ -85,41 +118,32 @@ func startClusterWith(ctx context.Context, self string, logf func(string, ...any
 	if c.apiAddr, err = freePort(); err != nil {
 		return c, err
 	}
-	if c.agentAddr, err = freePort(); err != nil {
-		return c, err
-	}
 	args := append([]string{"server", "--data-dir", c.serverDir, "--listen", c.apiAddr,
-		"--access-key-id", benchKey, "--secret-access-key", benchSecret, "--heartbeat-timeout", "1h", "--log-level", "warn"}, serverArgs...)
-	c.server, err = c.spawn("server.log", args...)
+		"--access-key-id", benchKey, "--heartbeat-timeout", "1h", "--log-level", "warn"}, serverArgs...)
+	c.server, err = c.spawn(serverBin, "server.log", args...)
 	if err != nil {
 		return c, err
 	}
 	if err := c.waitHealthy(ctx, c.apiAddr, "server.log"); err != nil {
 		return c, err
 	}
-	c.agent, err = c.spawn("agent.log", "agent", "--cluster", "default", "--server", "http://"+c.apiAddr,
-		"--listen", c.agentAddr, "--data-dir", c.agentDir,
-		"--access-key-id", benchKey, "--secret-access-key", benchSecret, "--log-level", "warn")
-	if err != nil {
-		return c, err
-	}
-	if err := c.waitHealthy(ctx, c.agentAddr, "agent.log"); err != nil {
-		return c, err
-	}
 	c.healthy = true
 	return c, nil
 }
 
-// spawn starts the binary with args, its stderr and stdout in dir/logName.
-// The child has its own process group, so a ^C at the terminal reaches the
-// bench (which then cleans up) and not the parts under measurement.
-func (c *cluster) spawn(logName string, args ...string) (*exec.Cmd, error) {
+// spawn starts bin with args, its stderr and stdout in dir/logName, and
+// the bench's secret access key in its environment (never on its command
+// line). The child has its own process group, so a ^C at the terminal
+// reaches the bench (which then cleans up) and not the parts under
+// measurement.
+func (c *cluster) spawn(bin, logName string, args ...string) (*exec.Cmd, error) {
 	f, err := os.Create(filepath.Join(c.dir, logName))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	cmd := exec.Command(c.self, args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HOLDFAST_SECRET_ACCESS_KEY="+benchSecret)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
