@@ -102,6 +102,18 @@ func benchCmd() *cobra.Command {
 	return cmd
 }
 
+// procBench runs a bench that starts holdfast processes: fn gets this
+// binary's path and a context that SIGINT or SIGTERM cancels.
+func procBench(cmd *cobra.Command, fn func(ctx context.Context, self string) error) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := benchContext(cmd)
+	defer cancel()
+	return fn(ctx, self)
+}
+
 // benchContext is the command's context, cancelled by SIGINT or SIGTERM so
 // that a bench that is interrupted still stops the tasks it started.
 func benchContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
@@ -135,32 +147,28 @@ of a kept-alive loopback HTTP GET plus the p50 of write+fdatasync of a small
 file in the control plane's data dir.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			self, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := benchContext(cmd)
-			defer cancel()
-			r, err := bench.Endpoint(ctx, bench.EndpointConfig{Self: self, Tasks: tasks, Duration: duration, Rate: rate, Logf: benchLogf(cmd)})
-			if !bench.Measured(err) {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "endpoint floor: rtt p50=%s fsync p50=%s (p99 %s) floor=%s\n",
-				ms(r.Floor.RTT.P50), ms(r.Floor.Fsync.P50), ms(r.Floor.Fsync.P99), ms(r.Floor.P50()))
-			for _, p := range r.Phases {
-				fmt.Fprintf(w, "endpoint tasks=%d: ok=%d 429=%d (%.1f/s) errors=%d throughput=%.0f calls/s p50=%s p99=%s max=%s p50/floor=%.2f\n",
-					p.Tasks, p.Calls, p.Limited, p.LimitedPerSecond(), p.Errors, p.CallsPerSecond(),
-					ms(p.Latency.P50), ms(p.Latency.P99), ms(p.Latency.Max), float64(p.Latency.P50)/float64(r.Floor.P50()))
-				if p.FirstErr != "" {
-					fmt.Fprintf(w, "  first error: %s\n", p.FirstErr)
+			return procBench(cmd, func(ctx context.Context, self string) error {
+				r, err := bench.Endpoint(ctx, bench.EndpointConfig{Self: self, Tasks: tasks, Duration: duration, Rate: rate, Logf: benchLogf(cmd)})
+				if !bench.Measured(err) {
+					return err
 				}
-			}
-			a := r.API
-			fmt.Fprintf(w, "breakdown: UpdateTaskProtection straight to the API, 1 task: ok=%d errors=%d p50=%s p99=%s max=%s\n",
-				a.Calls, a.Errors, ms(a.Latency.P50), ms(a.Latency.P99), ms(a.Latency.Max))
-			fmt.Fprintf(w, "load: %s cpus=%d rate=%.0f/s per task duration=%s\n", bench.LoadAverage(), runtime.NumCPU(), rate, duration)
-			return err
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "endpoint floor: rtt p50=%s fsync p50=%s (p99 %s) floor=%s\n",
+					ms(r.Floor.RTT.P50), ms(r.Floor.Fsync.P50), ms(r.Floor.Fsync.P99), ms(r.Floor.P50()))
+				for _, p := range r.Phases {
+					fmt.Fprintf(w, "endpoint tasks=%d: ok=%d 429=%d (%.1f/s) errors=%d throughput=%.0f calls/s p50=%s p99=%s max=%s p50/floor=%.2f\n",
+						p.Tasks, p.Calls, p.Limited, p.LimitedPerSecond(), p.Errors, p.CallsPerSecond(),
+						ms(p.Latency.P50), ms(p.Latency.P99), ms(p.Latency.Max), float64(p.Latency.P50)/float64(r.Floor.P50()))
+					if p.FirstErr != "" {
+						fmt.Fprintf(w, "  first error: %s\n", p.FirstErr)
+					}
+				}
+				a := r.API
+				fmt.Fprintf(w, "breakdown: UpdateTaskProtection straight to the API, 1 task: ok=%d errors=%d p50=%s p99=%s max=%s\n",
+					a.Calls, a.Errors, ms(a.Latency.P50), ms(a.Latency.P99), ms(a.Latency.Max))
+				fmt.Fprintf(w, "load: %s cpus=%d rate=%.0f/s per task duration=%s\n", bench.LoadAverage(), runtime.NumCPU(), rate, duration)
+				return err
+			})
 		},
 	}
 	cmd.Flags().IntVar(&tasks, "tasks", 32, "tasks of the concurrent phase")
@@ -181,24 +189,20 @@ task at a time releases its protection through its own task endpoint; the
 latency is the trap's timestamp minus the time just before the release PUT.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			self, err := os.Executable()
-			if err != nil {
+			return procBench(cmd, func(ctx context.Context, self string) error {
+				r, err := bench.Sigterm(ctx, bench.SigtermConfig{Self: self, Samples: samples, Logf: benchLogf(cmd)})
+				if !bench.Measured(err) {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "sigterm: samples=%d failed=%d release->SIGTERM p50=%s p99=%s max=%s (release PUT alone p50=%s p99=%s)\n",
+					r.Samples, r.Failed, ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), ms(r.Call.P50), ms(r.Call.P99))
+				if r.FirstErr != "" {
+					fmt.Fprintf(w, "  first error: %s\n", r.FirstErr)
+				}
+				fmt.Fprintf(w, "load: %s cpus=%d\n", bench.LoadAverage(), runtime.NumCPU())
 				return err
-			}
-			ctx, cancel := benchContext(cmd)
-			defer cancel()
-			r, err := bench.Sigterm(ctx, bench.SigtermConfig{Self: self, Samples: samples, Logf: benchLogf(cmd)})
-			if !bench.Measured(err) {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "sigterm: samples=%d failed=%d release->SIGTERM p50=%s p99=%s max=%s (release PUT alone p50=%s p99=%s)\n",
-				r.Samples, r.Failed, ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), ms(r.Call.P50), ms(r.Call.P99))
-			if r.FirstErr != "" {
-				fmt.Fprintf(w, "  first error: %s\n", r.FirstErr)
-			}
-			fmt.Fprintf(w, "load: %s cpus=%d\n", bench.LoadAverage(), runtime.NumCPU())
-			return err
+			})
 		},
 	}
 	cmd.Flags().IntVar(&samples, "samples", 30, "tasks to release, one at a time")
@@ -218,33 +222,29 @@ their createdAt -> startedAt. Refuses to start when MemAvailable is below
 4 GiB per 1,000 tasks.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			self, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := benchContext(cmd)
-			defer cancel()
-			r, err := bench.Agent(ctx, bench.AgentConfig{Self: self, Tasks: tasks, Extra: extra, Logf: benchLogf(cmd)})
-			if !bench.Measured(err) {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			perShim := func(b int64) float64 {
-				if r.Shims == 0 {
-					return 0
+			return procBench(cmd, func(ctx context.Context, self string) error {
+				r, err := bench.Agent(ctx, bench.AgentConfig{Self: self, Tasks: tasks, Extra: extra, Logf: benchLogf(cmd)})
+				if !bench.Measured(err) {
+					return err
 				}
-				return mib(b) / float64(r.Shims)
-			}
-			fmt.Fprintf(w, "agent tasks=%d: all RUNNING after %s (last startedAt %s after CreateService)\n",
-				r.Tasks, r.StartAll.Round(time.Millisecond), r.StartAllServer.Round(time.Millisecond))
-			fmt.Fprintf(w, "agent process: rss=%.1f MiB pss=%.1f MiB peak_rss=%.1f MiB (after %d more: rss=%.1f MiB)\n",
-				mib(r.Agent.RSS), mib(r.Agent.PSS), mib(r.Agent.HWM), r.Start.N, mib(r.AgentAfter.RSS))
-			fmt.Fprintf(w, "shims: %d processes rss=%.1f MiB (%.2f MiB each) pss=%.1f MiB (%.2f MiB each)\n",
-				r.Shims, mib(r.ShimRSS), perShim(r.ShimRSS), mib(r.ShimPSS), perShim(r.ShimPSS))
-			fmt.Fprintf(w, "task start createdAt->startedAt: n=%d p50=%s p99=%s max=%s (client scale->RUNNING seen p50=%s p99=%s)\n",
-				r.Start.N, ms(r.Start.P50), ms(r.Start.P99), ms(r.Start.Max), ms(r.StartClient.P50), ms(r.StartClient.P99))
-			fmt.Fprintf(w, "load: %s cpus=%d api_retries=%d\n", bench.LoadAverage(), runtime.NumCPU(), r.APIRetries)
-			return err
+				w := cmd.OutOrStdout()
+				perShim := func(b int64) float64 {
+					if r.Shims == 0 {
+						return 0
+					}
+					return mib(b) / float64(r.Shims)
+				}
+				fmt.Fprintf(w, "agent tasks=%d: all RUNNING after %s (last startedAt %s after CreateService)\n",
+					r.Tasks, r.StartAll.Round(time.Millisecond), r.StartAllServer.Round(time.Millisecond))
+				fmt.Fprintf(w, "agent process: rss=%.1f MiB pss=%.1f MiB peak_rss=%.1f MiB (after %d more: rss=%.1f MiB)\n",
+					mib(r.Agent.RSS), mib(r.Agent.PSS), mib(r.Agent.HWM), r.Start.N, mib(r.AgentAfter.RSS))
+				fmt.Fprintf(w, "shims: %d processes rss=%.1f MiB (%.2f MiB each) pss=%.1f MiB (%.2f MiB each)\n",
+					r.Shims, mib(r.ShimRSS), perShim(r.ShimRSS), mib(r.ShimPSS), perShim(r.ShimPSS))
+				fmt.Fprintf(w, "task start createdAt->startedAt: n=%d p50=%s p99=%s max=%s (client scale->RUNNING seen p50=%s p99=%s)\n",
+					r.Start.N, ms(r.Start.P50), ms(r.Start.P99), ms(r.Start.Max), ms(r.StartClient.P50), ms(r.StartClient.P99))
+				fmt.Fprintf(w, "load: %s cpus=%d api_retries=%d\n", bench.LoadAverage(), runtime.NumCPU(), r.APIRetries)
+				return err
+			})
 		},
 	}
 	cmd.Flags().IntVar(&tasks, "tasks", 1000, "sleeping tasks on the agent")
@@ -266,21 +266,17 @@ showing the new desired count (polled every 20 ms); then drops it to 0 and times
 the scale-in (15 periods by design).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			self, err := os.Executable()
-			if err != nil {
+			return procBench(cmd, func(ctx context.Context, self string) error {
+				r, err := bench.Autoscaling(ctx, bench.AutoscalingConfig{Self: self, Samples: samples, Logf: benchLogf(cmd)})
+				if !bench.Measured(err) {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "autoscaling crossing -> desired: n=%d p50=%s max=%s\n", r.Out.N, ms(r.Out.P50), ms(r.Out.Max))
+				fmt.Fprintf(w, "autoscaling low -> scale-in: n=%d p50=%s max=%s\n", r.In.N, ms(r.In.P50), ms(r.In.Max))
+				fmt.Fprintf(w, "load: %s cpus=%d\n", bench.LoadAverage(), runtime.NumCPU())
 				return err
-			}
-			ctx, cancel := benchContext(cmd)
-			defer cancel()
-			r, err := bench.Autoscaling(ctx, bench.AutoscalingConfig{Self: self, Samples: samples, Logf: benchLogf(cmd)})
-			if !bench.Measured(err) {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "autoscaling crossing -> desired: n=%d p50=%s max=%s\n", r.Out.N, ms(r.Out.P50), ms(r.Out.Max))
-			fmt.Fprintf(w, "autoscaling low -> scale-in: n=%d p50=%s max=%s\n", r.In.N, ms(r.In.P50), ms(r.In.Max))
-			fmt.Fprintf(w, "load: %s cpus=%d\n", bench.LoadAverage(), runtime.NumCPU())
-			return err
+			})
 		},
 	}
 	cmd.Flags().IntVar(&samples, "samples", 5, "scale-out/scale-in cycles to time")
@@ -309,39 +305,35 @@ the calls' latency and errors, the long polls answered and failed, and the
 server's memory (largest VmRSS sampled every 250 ms, and VmHWM).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			self, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := benchContext(cmd)
-			defer cancel()
-			cfg.Self, cfg.Kinds, cfg.Logf = self, kinds, benchLogf(cmd)
-			r, err := bench.Flood(ctx, cfg)
-			if !bench.Measured(err) {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			phase := func(name string, p bench.FloodPhase) {
-				fmt.Fprintf(w, "%s: read p50=%s p99=%s max=%s errors=%d | write p50=%s p99=%s max=%s errors=%d | long polls ok=%d failed=%d | server rss max=%.1f MiB open conns max=%d\n",
-					name, ms(p.Read.Latency.P50), ms(p.Read.Latency.P99), ms(p.Read.Latency.Max), p.Read.Errors,
-					ms(p.Write.Latency.P50), ms(p.Write.Latency.P99), ms(p.Write.Latency.Max), p.Write.Errors,
-					p.Polls, p.PollErrors, mib(p.ServerRSS), p.OpenConns)
-				if p.FirstErr != "" {
-					fmt.Fprintf(w, "  first error: %s\n", p.FirstErr)
+			return procBench(cmd, func(ctx context.Context, self string) error {
+				cfg.Self, cfg.Kinds, cfg.Logf = self, kinds, benchLogf(cmd)
+				r, err := bench.Flood(ctx, cfg)
+				if !bench.Measured(err) {
+					return err
 				}
-			}
-			fmt.Fprintf(w, "flood: hostile=%d long-polls=%d rate=%.0f/s per operation duration=%s server rss at start=%.1f MiB\n",
-				r.Hostile, r.LongPolls, cfg.Rate, cfg.Duration, mib(r.ServerStart))
-			phase("baseline", r.Baseline)
-			phase("flood   ", r.Flood)
-			for _, k := range r.Kinds {
-				fmt.Fprintf(w, "  hostile %-12s conns=%d opened=%d closed-by-server=%d answers=%v other=%v\n",
-					k.Kind, k.Conns, k.Opened, k.Closed, k.Answers, k.Unhandled)
-			}
-			fmt.Fprintf(w, "server: VmHWM=%.1f MiB connections evicted=%s refused=%s bodies refused=%s\n",
-				mib(r.ServerHWM), orNone(r.Evicted), orNone(r.Refused), orNone(r.BodiesRefused))
-			fmt.Fprintf(w, "load: %s cpus=%d\n", bench.LoadAverage(), runtime.NumCPU())
-			return err
+				w := cmd.OutOrStdout()
+				phase := func(name string, p bench.FloodPhase) {
+					fmt.Fprintf(w, "%s: read p50=%s p99=%s max=%s errors=%d | write p50=%s p99=%s max=%s errors=%d | long polls ok=%d failed=%d | server rss max=%.1f MiB open conns max=%d\n",
+						name, ms(p.Read.Latency.P50), ms(p.Read.Latency.P99), ms(p.Read.Latency.Max), p.Read.Errors,
+						ms(p.Write.Latency.P50), ms(p.Write.Latency.P99), ms(p.Write.Latency.Max), p.Write.Errors,
+						p.Polls, p.PollErrors, mib(p.ServerRSS), p.OpenConns)
+					if p.FirstErr != "" {
+						fmt.Fprintf(w, "  first error: %s\n", p.FirstErr)
+					}
+				}
+				fmt.Fprintf(w, "flood: hostile=%d long-polls=%d rate=%.0f/s per operation duration=%s server rss at start=%.1f MiB\n",
+					r.Hostile, r.LongPolls, cfg.Rate, cfg.Duration, mib(r.ServerStart))
+				phase("baseline", r.Baseline)
+				phase("flood   ", r.Flood)
+				for _, k := range r.Kinds {
+					fmt.Fprintf(w, "  hostile %-12s conns=%d opened=%d closed-by-server=%d answers=%v other=%v\n",
+						k.Kind, k.Conns, k.Opened, k.Closed, k.Answers, k.Unhandled)
+				}
+				fmt.Fprintf(w, "server: VmHWM=%.1f MiB connections evicted=%s refused=%s bodies refused=%s\n",
+					mib(r.ServerHWM), orNone(r.Evicted), orNone(r.Refused), orNone(r.BodiesRefused))
+				fmt.Fprintf(w, "load: %s cpus=%d\n", bench.LoadAverage(), runtime.NumCPU())
+				return err
+			})
 		},
 	}
 	cmd.Flags().IntVar(&cfg.Hostile, "hostile", 1000, "hostile connections held open")
