@@ -116,6 +116,13 @@ func TestLogsFollowAcrossRotations(t *testing.T) {
 	c := startUp(t, "--log-max-size", "16KiB", "--log-max-files", "2")
 	// 20,000 numbered lines (about 200 KB: a dozen rotations), in bursts.
 	id := c.runTask(t, "rotating", `i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo "line $i"; if [ $((i % 500)) = 0 ]; then sleep 0.1; fi; done`)
+	// RunTask returns while the task is PENDING; a log exists once its
+	// container has started (before, `logs` answers "no logs for task").
+	logPath := filepath.Join(c.dataDir, "agent", "logs", id, "app.log")
+	eventually(t, "the task's log", func() (bool, string) {
+		_, err := os.Stat(logPath)
+		return err == nil, fmt.Sprint(err)
+	})
 	out := c.ok(t, "logs", "-f", id)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) == 0 || lines[0] != "line 1" || lines[len(lines)-1] != "line 20000" {
