@@ -647,3 +647,37 @@ func TestStatsCountsTheGroup(t *testing.T) {
 	}
 	waitExit(t, rt, s.ID)
 }
+
+// TestShimHoldsItsLockThroughGC: the shim holds its container's lock for
+// as long as it runs, also after its garbage collector has run (the lock's
+// *os.File must stay reachable: a finalized one closes the fd and releases
+// the flock, and an adopting agent then took the shim for dead and killed
+// its program, two minutes after it started, when Go forces a collection).
+func TestShimHoldsItsLockThroughGC(t *testing.T) {
+	t.Setenv(shim.GCEveryEnv, "10ms")
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	rt := newRuntime(t, state)
+	s := spec(dir, "gc", "/bin/sh", "-c", "sleep 30")
+	start(t, rt, s)
+	lock, err := shim.OpenLock(filepath.Join(state, s.ID, shim.LockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	// Give the shim's collector and finalizers time to run.
+	for range 20 {
+		free, err := shim.TryLock(lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if free {
+			t.Fatal("the shim's lock is free while the shim runs")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := rt.Stop(s.ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, rt, s.ID)
+}

@@ -24,6 +24,12 @@ import (
 // "err <message>\n", then EOF.
 const reportFD = 3
 
+// GCEveryEnv, set to a duration in the shim's environment, makes the shim
+// collect garbage that often. Go forces a collection every two minutes
+// anyway; tests use it to show that nothing the shim needs (its lock) goes
+// with one.
+const GCEveryEnv = "HOLDFAST_SHIM_GC_EVERY"
+
 // Run implements the shim process. args are the arguments after the shim
 // command prefix given to New; today that is exactly one, the container's
 // state directory. cmd/holdfast calls it for "holdfast shim ..." and exits
@@ -39,6 +45,14 @@ func Run(args []string) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
 
+	if d, err := time.ParseDuration(os.Getenv(GCEveryEnv)); err == nil && d > 0 {
+		go func() {
+			for {
+				time.Sleep(d)
+				runtime.GC()
+			}
+		}()
+	}
 	report := openReport()
 	if len(args) != 1 {
 		fmt.Fprintln(os.Stderr, "usage: shim <container-state-dir>")
@@ -55,6 +69,11 @@ func Run(args []string) int {
 		report.fail("shim: locking state: " + err.Error())
 		return 1
 	}
+	// The lock must be held until the shim exits: once lock is unreachable
+	// the garbage collector may finalize it, closing the fd and releasing
+	// the flock, and an adopting agent would then take the shim for dead
+	// (and kill its program).
+	defer runtime.KeepAlive(lock)
 	// An exit record already present means an agent gave up on this start
 	// (it died before we got here and its successor adopted the directory).
 	if FileExists(dir + "/" + ExitFile) {
