@@ -14,7 +14,11 @@
 // describes every call.
 package agentapi
 
-import "github.com/holdfast/holdfast/internal/domain"
+import (
+	"time"
+
+	"github.com/holdfast/holdfast/internal/domain"
+)
 
 // PollTarget is the X-Amz-Target of the agent's long poll.
 const PollTarget = "HoldfastAgentV1.Poll"
@@ -81,4 +85,26 @@ type SubmitTaskStateChangeInput struct {
 // AckOutput is SubmitTaskStateChangeResponse.
 type AckOutput struct {
 	Acknowledgment string `json:"acknowledgment"`
+}
+
+// TaskCredentialsTarget is the X-Amz-Target of the call an agent makes to
+// get (and refresh) the credentials of a task's role.
+const TaskCredentialsTarget = "HoldfastAgentV1.GetTaskCredentials"
+
+// TaskCredentialsInput asks for the role credentials of a task placed on
+// the caller's container instance.
+type TaskCredentialsInput struct {
+	Cluster              string `json:"cluster"`
+	ContainerInstanceARN string `json:"containerInstanceArn"`
+	TaskARN              string `json:"taskArn"`
+}
+
+// TaskCredentialsOutput is a session of the task's role, named after the
+// task id, as ECS gives its agents.
+type TaskCredentialsOutput struct {
+	RoleARN         string    `json:"roleArn"`
+	AccessKeyID     string    `json:"accessKeyId"`
+	SecretAccessKey string    `json:"secretAccessKey"`
+	SessionToken    string    `json:"sessionToken"`
+	Expiration      time.Time `json:"expiration"`
 }

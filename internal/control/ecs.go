@@ -37,6 +37,9 @@ type ECS struct {
 	part domain.Partition
 	log  *slog.Logger
 	live liveCounts // see liveCounts
+	// CheckTaskRole, when set, is asked before RunTask, CreateService and
+	// UpdateService (with a task definition) start tasks with a task role.
+	CheckTaskRole TaskRoleCheck
 }
 
 // New returns the ECS operations of a control plane.

@@ -79,13 +79,17 @@ func (s *ECS) CreateService(ctx context.Context, in CreateServiceInput) (*Servic
 	if err := validateDeploymentConfig(in.DeploymentConfiguration); err != nil {
 		return nil, err
 	}
+	tdRef, err := s.passRole(ctx, in.Cluster, in.TaskDefinition, "")
+	if err != nil {
+		return nil, err
+	}
 	var out *domain.Service
-	err := update(ctx, s.st, func(tx *state.Tx) error {
+	err = update(ctx, s.st, func(tx *state.Tx) error {
 		cluster, c, err := activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
 		}
-		td, err := resolveTaskDef(tx, in.TaskDefinition)
+		td, err := resolveTaskDef(tx, tdRef)
 		if err != nil {
 			return err
 		}
@@ -253,6 +257,10 @@ func (s *ECS) UpdateService(ctx context.Context, in UpdateServiceInput) (*Servic
 	if err != nil {
 		return nil, err
 	}
+	tdRef, err := s.passRole(ctx, cluster, in.TaskDefinition, "")
+	if err != nil {
+		return nil, err
+	}
 	var out *domain.Service
 	err = update(ctx, s.st, func(tx *state.Tx) error {
 		old, err := existingService(tx, cluster, name)
@@ -297,8 +305,8 @@ func (s *ECS) UpdateService(ctx context.Context, in UpdateServiceInput) (*Servic
 			sv.EnableExecuteCommand = *in.EnableExecuteCommand
 		}
 		newTD := ""
-		if in.TaskDefinition != "" {
-			td, err := resolveTaskDef(tx, in.TaskDefinition)
+		if tdRef != "" {
+			td, err := resolveTaskDef(tx, tdRef)
 			if err != nil {
 				return err
 			}

@@ -120,13 +120,17 @@ func (s *ECS) RunTask(ctx context.Context, in RunTaskInput) (*TasksOutput, error
 	if in.LaunchType != "" && in.LaunchType != "EC2" && in.LaunchType != "EXTERNAL" {
 		return nil, domain.Errorf(domain.KindUnsupportedFeature, "holdfast runs tasks on its own agents: launchType %s is not supported.", in.LaunchType)
 	}
+	tdRef, err := s.passRole(ctx, in.Cluster, in.TaskDefinition, overrideRole(in.Overrides))
+	if err != nil {
+		return nil, err
+	}
 	out := &TasksOutput{Tasks: []*domain.Task{}, Failures: []domain.Failure{}}
-	err := update(ctx, s.st, func(tx *state.Tx) error {
+	err = update(ctx, s.st, func(tx *state.Tx) error {
 		cluster, c, err := activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
 		}
-		td, err := resolveTaskDef(tx, in.TaskDefinition)
+		td, err := resolveTaskDef(tx, tdRef)
 		if err != nil {
 			return err
 		}

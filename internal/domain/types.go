@@ -448,3 +448,20 @@ func TaskHealth(td *TaskDefinition, containers []ContainerHealth) string {
 func (hc *HealthCheck) Enabled() bool {
 	return hc != nil && len(hc.Command) > 0 && hc.Command[0] != "NONE"
 }
+
+// TaskRoleARN is the task role a task runs with: its overrides'
+// taskRoleArn (RunTask), else its task definition's ("" for none).
+func TaskRoleARN(t *Task, td *TaskDefinition) string {
+	if len(t.Overrides) > 0 {
+		var o struct {
+			TaskRoleArn string `json:"taskRoleArn"`
+		}
+		if json.Unmarshal(t.Overrides, &o) == nil && o.TaskRoleArn != "" {
+			return o.TaskRoleArn
+		}
+	}
+	if td == nil {
+		return ""
+	}
+	return td.TaskRoleARN
+}

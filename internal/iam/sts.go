@@ -2,6 +2,8 @@ package iam
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,22 +141,32 @@ func (s *Service) assumeRole(ctx context.Context, in assumeRoleInput) (*assumeRo
 	case duration > role.MaxSessionDuration:
 		return nil, validationError(msgDurationTooLong)
 	}
-	issued := now.UTC().Truncate(time.Second)
+	tc := s.issue(role, *in.RoleSessionName, now.UTC().Truncate(time.Second), time.Duration(duration)*time.Second)
+	return &assumeRoleResult{
+		Credentials: xmlCredentials{AccessKeyID: tc.AccessKeyID, SecretAccessKey: tc.SecretAccessKey, SessionToken: tc.SessionToken,
+			Expiration: tc.Expiration},
+		AssumedRoleUser: xmlAssumedRoleUser{AssumedRoleID: role.ID + ":" + *in.RoleSessionName,
+			Arn: s.assumedRoleARN(role.Name, *in.RoleSessionName)},
+	}, nil
+}
+
+// issue makes the credentials of a new session of role.
+func (s *Service) issue(role *Role, session string, issued time.Time, d time.Duration) TemporaryCredentials {
 	claims := sessionClaims{
 		AccessKeyID: genID("ASIA", 16),
 		RoleName:    role.Name,
 		RoleID:      role.ID,
-		Session:     *in.RoleSessionName,
+		Session:     session,
 		Issued:      issued.Unix(),
-		Expires:     issued.Add(time.Duration(duration) * time.Second).Unix(),
+		Expires:     issued.Add(d).Unix(),
 	}
-	token, secret := s.sessionToken(claims), s.sessionSecret(claims.AccessKeyID)
-	return &assumeRoleResult{
-		Credentials: xmlCredentials{AccessKeyID: claims.AccessKeyID, SecretAccessKey: secret, SessionToken: token,
-			Expiration: time.Unix(claims.Expires, 0).UTC()},
-		AssumedRoleUser: xmlAssumedRoleUser{AssumedRoleID: role.ID + ":" + claims.Session,
-			Arn: s.assumedRoleARN(role.Name, claims.Session)},
-	}, nil
+	return TemporaryCredentials{
+		RoleARN:         s.roleARN(role.Path, role.Name),
+		AccessKeyID:     claims.AccessKeyID,
+		SecretAccessKey: s.sessionSecret(claims.AccessKeyID),
+		SessionToken:    s.sessionToken(claims),
+		Expiration:      time.Unix(claims.Expires, 0).UTC(),
+	}
 }
 
 // roleByARN finds a role of this account by its ARN (path included).
@@ -168,4 +180,61 @@ func (s *Service) roleByARN(r state.Reader, arn string) *Role {
 		return nil
 	}
 	return ro
+}
+
+// ErrNotAssumable is IssueServiceSession's refusal: the role does not exist
+// or its trust policy does not let the service assume it.
+var ErrNotAssumable = errors.New("iam: the role does not exist or does not trust the service")
+
+// TemporaryCredentials are a role session's credentials.
+type TemporaryCredentials struct {
+	RoleARN         string
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
+	Expiration      time.Time
+}
+
+// serviceTrust evaluates a role's trust policy for an AWS service
+// principal acting for this account from sourceARN (aws:SourceAccount,
+// aws:SourceArn), as when ECS assumes a task role.
+func (s *Service) serviceTrust(role *Role, service, sourceARN string) bool {
+	trust, err := s.parse(role.TrustPolicy, policy.Trust)
+	if err != nil {
+		return false
+	}
+	now := s.clock.Now()
+	c := policy.Context{}
+	c.Set("aws:SourceAccount", s.account)
+	if sourceARN != "" {
+		c.Set("aws:SourceArn", sourceARN)
+	}
+	c.Set("aws:CurrentTime", now.UTC().Format(time.RFC3339))
+	c.Set("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
+	req := &policy.Request{Action: "sts:AssumeRole", Resource: s.roleARN(role.Path, role.Name), Context: c}
+	return trust.EvaluateTrust(req, policy.Caller{Service: service}).Decision == policy.Allow
+}
+
+// TrustsService reports whether the role roleARN exists and its trust
+// policy lets the AWS service principal service (e.g.
+// "ecs-tasks.amazonaws.com") assume it for sourceARN.
+func (s *Service) TrustsService(roleARN, service, sourceARN string) bool {
+	var role *Role
+	s.view(func(r state.Reader) { role = s.roleByARN(r, roleARN) })
+	return role != nil && s.serviceTrust(role, service, sourceARN)
+}
+
+// IssueServiceSession issues the credentials of a session of roleARN named
+// session, lasting d, for the AWS service principal service acting from
+// sourceARN: what ECS does for each task with a task role. The trust
+// policy is evaluated at every issue, so a role that stops trusting the
+// service (or is deleted) gets no more credentials. ErrNotAssumable
+// refuses.
+func (s *Service) IssueServiceSession(roleARN, service, sourceARN, session string, d time.Duration) (TemporaryCredentials, error) {
+	var role *Role
+	s.view(func(r state.Reader) { role = s.roleByARN(r, roleARN) })
+	if role == nil || !s.serviceTrust(role, service, sourceARN) {
+		return TemporaryCredentials{}, ErrNotAssumable
+	}
+	return s.issue(role, session, s.now(), d), nil
 }

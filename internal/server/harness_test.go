@@ -52,6 +52,9 @@ type hfOpts struct {
 	Ticked func(now time.Time)
 	// Configure, if set, edits the server config before server.New.
 	Configure func(*server.Config)
+	// IdentityClock and TaskCredentialsDuration are passed on.
+	IdentityClock           clock.Clock
+	TaskCredentialsDuration time.Duration
 }
 
 // hfEnv is a control plane running on loopback plus an ECS client for it.
@@ -87,6 +90,9 @@ func hfStart(t *testing.T, o hfOpts) *hfEnv {
 		MetricsPeriod:    o.MetricsPeriod,
 		Clock:            o.Clock,
 		Logger:           slog.New(slog.DiscardHandler),
+
+		IdentityClock:           o.IdentityClock,
+		TaskCredentialsDuration: o.TaskCredentialsDuration,
 	}
 	if o.Configure != nil {
 		o.Configure(&cfg)

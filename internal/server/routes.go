@@ -59,7 +59,7 @@ func Register(a *api.Server, s *control.ECS, ag *control.Agents) {
 		a.Handle(api.ECS, name, api.Operation{Handler: h, Action: actions[name]})
 	}
 	a.Handle(api.HoldfastAgent, strings.TrimPrefix(agentapi.PollTarget, api.HoldfastAgent.TargetPrefix+"."),
-		api.Operation{Handler: api.Op(ag.Poll)})
+		api.Operation{Handler: api.Op(ag.Poll), Action: pollAction(s.Partition())})
 }
 
 // latestRevision is the revision DescribeTaskDefinition resolves a bare

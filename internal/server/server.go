@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/control"
@@ -40,6 +42,10 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	// RateLimits turns on ECS's API rate limits.
 	RateLimits bool
+	// TaskCredentialsDuration is how long the role sessions issued for
+	// tasks last (default DefaultTaskCredentialsDuration); tests shorten
+	// it to see agents refresh them.
+	TaskCredentialsDuration time.Duration
 	// DefaultCluster, if set, is created at start.
 	DefaultCluster string
 	// MetricsPeriod is the period of holdfast's own metrics and of the
@@ -101,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HeartbeatTimeout == 0 {
 		cfg.HeartbeatTimeout = 30 * time.Second
 	}
+	if cfg.TaskCredentialsDuration == 0 {
+		cfg.TaskCredentialsDuration = DefaultTaskCredentialsDuration
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -151,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 		Controller: control.NewController(st, part, clog),
 	}
 	Register(a, s.ECS, s.Agents)
+	a.Handle(api.HoldfastAgent, strings.TrimPrefix(agentapi.TaskCredentialsTarget, api.HoldfastAgent.TargetPrefix+"."),
+		api.Operation{Handler: api.Op(s.getTaskCredentials), Action: pollAction(part)})
+	s.ECS.CheckTaskRole = s.checkTaskRole
 	ids.Register(a)
 	s.Autoscaling = newAutoscaling(cfg, st, s.ECS)
 	s.Autoscaling.register(a)
