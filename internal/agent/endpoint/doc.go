@@ -3,7 +3,11 @@
 //
 //	/api/<endpoint-id>/task-protection/v1/state   (ECS_AGENT_URI)
 //
-// and the task metadata endpoint version 4 under
+// the task role credentials under
+//
+//	/v2/credentials/<credentials-id>               (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI)
+//
+// (see credentials.go), and the task metadata endpoint version 4 under
 //
 //	/v4/<endpoint-id>                              (ECS_CONTAINER_METADATA_URI_V4)
 //	/v4/<endpoint-id>/task
@@ -41,19 +45,21 @@
 //     the connection without an HTTP response. holdfast answers 500
 //     {"error":{"Arn":"<taskArn>","Code":"ServerException","Message":"Unexpected error occurred"}},
 //     the same body as for more than one failure or protected task.
-//  3. No task IAM role requirement. holdfast has no task roles: the agent calls
-//     the control plane with its own credentials, always for the single task
-//     ARN the endpoint id resolves to. The ECS agent's 403
-//     AccessDeniedException "no task IAM role credentials available for task"
-//     answer therefore never occurs.
+//  3. Task roles as in ECS, with one escape hatch: the protection API calls
+//     ECS as the task's role (Config.Credentials), and a task without role
+//     credentials gets the ECS agent's 403 AccessDeniedException "Invalid
+//     Request: no task IAM role credentials available for task". Without a
+//     Credentials store (holdfast up --task-credentials=none) every call is
+//     made with the ECS client's own credentials instead.
 //  4. Rate limiting is per endpoint id, not per caller IP (all processes of a
 //     holdfast host share its addresses). The defaults are the ECS agent's:
 //     40 requests/s steady, burst 60. Requests whose path carries no endpoint
 //     id, or an id that does not resolve, share one bucket. As in ECS, the
 //     limit applies before routing (after the 301 path cleaning).
-//  5. The ECS client is built once by the agent (control-plane endpoint, the
-//     agent's credentials, SDK standard retryer), not per request from the
-//     task role. The ECS agent's 500 for a client-factory failure cannot occur.
+//  5. The ECS client is built once by the agent (control-plane endpoint, SDK
+//     standard retryer) and each call is made with the task's credentials as
+//     a per-call option, not with a client built per request. The ECS
+//     agent's 500 for a client-factory failure cannot occur.
 //  6. A PUT body is read through a 64 KiB limit. A first JSON value larger than
 //     that is answered as a decode error (400), where the ECS agent would read
 //     it. Trailing data after the first value is still ignored, as in ECS.

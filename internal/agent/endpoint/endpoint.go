@@ -40,6 +40,13 @@ type Config struct {
 	ECS *ecs.Client
 	// State resolves endpoint ids.
 	State State
+	// Credentials are the tasks' role credentials: served on
+	// /v2/credentials/<id>, and used for each task's protection calls,
+	// as the ECS agent does (a task without them gets 403). Nil: the
+	// protection API calls ECS with the ECS client's own credentials for
+	// every task (holdfast up --task-credentials=none), and no credentials
+	// are served.
+	Credentials Credentials
 	// CallTimeout bounds each ECS call, retries included. Zero means
 	// DefaultCallTimeout. It must be lower than the server's write timeout.
 	CallTimeout time.Duration
@@ -63,6 +70,7 @@ type handler struct {
 	cluster     string
 	ecs         taskProtectionAPI
 	state       State
+	creds       Credentials
 	callTimeout time.Duration
 	limits      *limiterSet
 	log         *slog.Logger
@@ -83,6 +91,7 @@ func newHandler(cfg Config, api taskProtectionAPI) *handler {
 		cluster:     cfg.Cluster,
 		ecs:         api,
 		state:       cfg.State,
+		creds:       cfg.Credentials,
 		callTimeout: cfg.CallTimeout,
 		log:         cfg.Logger,
 	}
@@ -136,6 +145,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+	}
+	if id, ok := credentialsID(p); ok {
+		h.serveCredentials(w, r, id)
+		return
 	}
 	if rest, ok := strings.CutPrefix(p, v4Prefix); ok {
 		id, tail, hasTail := strings.Cut(rest, "/")

@@ -81,12 +81,17 @@ type ecsCall struct {
 	body   string
 }
 
+// ecsSigner is who signed a call: its Authorization and
+// X-Amz-Security-Token headers.
+type ecsSigner struct{ auth, token string }
+
 // fakeECS is a scripted ECS control plane on loopback.
 type fakeECS struct {
 	srv   *httptest.Server
 	mu    sync.Mutex
-	calls []ecsCall
-	reply func(n int, c ecsCall) ecsReply
+	calls   []ecsCall
+	signers []ecsSigner
+	reply   func(n int, c ecsCall) ecsReply
 }
 
 func newFakeECS(t testing.TB, reply func(n int, c ecsCall) ecsReply) *fakeECS {
@@ -97,6 +102,7 @@ func newFakeECS(t testing.TB, reply func(n int, c ecsCall) ecsReply) *fakeECS {
 		c := ecsCall{target: r.Header.Get("X-Amz-Target"), body: string(b)}
 		f.mu.Lock()
 		f.calls = append(f.calls, c)
+		f.signers = append(f.signers, ecsSigner{r.Header.Get("Authorization"), r.Header.Get("X-Amz-Security-Token")})
 		n := len(f.calls)
 		rep := f.reply
 		f.mu.Unlock()
@@ -135,14 +141,20 @@ func (f *fakeECS) setReply(reply func(n int, c ecsCall) ecsReply) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reply = reply
-	f.calls = nil
+	f.calls, f.signers = nil, nil
 }
 
 // reset forgets the recorded calls.
 func (f *fakeECS) reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = nil
+	f.calls, f.signers = nil, nil
+}
+
+func (f *fakeECS) getSigners() []ecsSigner {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]ecsSigner(nil), f.signers...)
 }
 
 func (f *fakeECS) getCalls() []ecsCall {
@@ -181,6 +193,7 @@ type envOpts struct {
 	ecsURL      string // overrides the fake's URL (unreachable endpoint)
 	clientOpts  []func(*ecs.Options)
 	now         func() time.Time
+	creds       Credentials
 }
 
 func newEnv(t testing.TB, o envOpts) *testEnv {
@@ -201,6 +214,7 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 		CallTimeout: o.callTimeout,
 		RateLimit:   o.limit,
 		Burst:       o.burst,
+		Credentials: o.creds,
 	}
 	env.h = newHandler(cfg, cfg.ECS)
 	if o.now != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
@@ -29,6 +30,8 @@ const (
 	msgUnexpected       = "Unexpected error occurred"
 	msgExpiresRange     = "ExpiresInMinutes must be between 1 and 2880"
 	msgNoControlPlane   = "Task protection is not available: the agent has no ECS client"
+	msgNoRole           = "Invalid Request: no task IAM role credentials available for task"
+	codeAccessDenied    = "AccessDeniedException"
 	maxUpdateBodyBytes  = 64 << 10
 	protectionJSONCType = "application/json"
 )
@@ -111,6 +114,10 @@ func (h *handler) getProtection(w http.ResponseWriter, r *http.Request, id strin
 	if !ok {
 		return
 	}
+	asTask, ok := h.taskRole(w, arn)
+	if !ok {
+		return
+	}
 	if h.ecs == nil {
 		writeProtectionError(w, http.StatusInternalServerError, arn, codeServer, msgNoControlPlane)
 		return
@@ -120,7 +127,7 @@ func (h *handler) getProtection(w http.ResponseWriter, r *http.Request, id strin
 	out, err := h.ecs.GetTaskProtection(ctx, &ecs.GetTaskProtectionInput{
 		Cluster: aws.String(h.cluster),
 		Tasks:   []string{arn},
-	})
+	}, asTask...)
 	if err != nil {
 		h.writeECSError(w, arn, "GetTaskProtection", err)
 		return
@@ -144,6 +151,10 @@ func (h *handler) updateProtection(w http.ResponseWriter, r *http.Request, id st
 		writeProtectionError(w, http.StatusBadRequest, arn, codeInvalidParameter, msgMissingEnabled)
 		return
 	}
+	asTask, ok := h.taskRole(w, arn)
+	if !ok {
+		return
+	}
 	in := &ecs.UpdateTaskProtectionInput{
 		Cluster:           aws.String(h.cluster),
 		Tasks:             []string{arn},
@@ -163,12 +174,29 @@ func (h *handler) updateProtection(w http.ResponseWriter, r *http.Request, id st
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.callTimeout)
 	defer cancel()
-	out, err := h.ecs.UpdateTaskProtection(ctx, in)
+	out, err := h.ecs.UpdateTaskProtection(ctx, in, asTask...)
 	if err != nil {
 		h.writeECSError(w, arn, "UpdateTaskProtection", err)
 		return
 	}
 	h.writeECSOutput(w, arn, "UpdateTaskProtection", out.ProtectedTasks, out.Failures)
+}
+
+// taskRole returns the option that makes an ECS call as the task's role,
+// as the ECS agent calls ECS with the task's credentials; a task without
+// them is answered 403, as the ECS agent answers. Without a Credentials
+// store the call is made with the client's own credentials.
+func (h *handler) taskRole(w http.ResponseWriter, arn string) ([]func(*ecs.Options), bool) {
+	if h.creds == nil {
+		return nil, true
+	}
+	c, ok := h.creds.ForTask(arn)
+	if !ok || c.AccessKeyID == "" {
+		writeProtectionError(w, http.StatusForbidden, arn, codeAccessDenied, msgNoRole)
+		return nil, false
+	}
+	p := credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	return []func(*ecs.Options){func(o *ecs.Options) { o.Credentials = p }}, true
 }
 
 // writeECSOutput validates the ECS answer: one failure wins (200 failure
