@@ -87,8 +87,8 @@ type ecsSigner struct{ auth, token string }
 
 // fakeECS is a scripted ECS control plane on loopback.
 type fakeECS struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
+	srv     *httptest.Server
+	mu      sync.Mutex
 	calls   []ecsCall
 	signers []ecsSigner
 	reply   func(n int, c ecsCall) ecsReply
