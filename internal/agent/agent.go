@@ -85,6 +85,11 @@ type Config struct {
 	PollWait time.Duration
 	// CallTimeout is the task endpoint's ECS-call budget (default 4 s).
 	CallTimeout time.Duration
+	// ProtectionCredentials, when set, are what the task endpoint calls
+	// ECS with for every task's protection, instead of the task's role
+	// (holdfast up --task-credentials=none gives the root's). Tasks with
+	// a role still get their credentials.
+	ProtectionCredentials aws.CredentialsProvider
 	// LogLimits cap each container's log (the zero value means
 	// DefaultLogLimits; a MaxBytes below zero means no cap).
 	LogLimits logfile.Limits
@@ -118,11 +123,15 @@ type Agent struct {
 	tasks       map[string]*localTask // by task id
 	byRuntime   map[string]containerRef
 	byEndpoint  map[string]containerRef
-	runners     map[string]*runner // by task id, while Run runs
-	runCtx      context.Context    // Run's context; nil before Run
-	reportWake  chan struct{}
-	ready       chan struct{}
-	readyOnce   sync.Once
+	// byCredentials resolves credentials ids to task ids (credentials.go).
+	byCredentials map[string]string
+	// key derives the tasks' credentials ids and tokens.
+	key        []byte
+	runners    map[string]*runner // by task id, while Run runs
+	runCtx     context.Context    // Run's context; nil before Run
+	reportWake chan struct{}
+	ready      chan struct{}
+	readyOnce  sync.Once
 }
 
 type containerRef struct {
@@ -170,6 +179,11 @@ func New(cfg Config) (*Agent, error) {
 		}
 		rt = p
 	}
+	key, err := loadAgentKey(cfg.DataDir)
+	if err != nil {
+		closeRT()
+		return nil, err
+	}
 	creds := credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	a := &Agent{
@@ -185,21 +199,31 @@ func New(cfg Config) (*Agent, error) {
 		}),
 		raw: &rawClient{endpoint: cfg.ServerURL, region: cfg.Region, creds: creds,
 			http: &http.Client{Timeout: cfg.PollWait + 20*time.Second, Transport: tr}, signer: v4.NewSigner()},
-		writeFile:  writeFileSync,
-		tasks:      map[string]*localTask{},
-		byRuntime:  map[string]containerRef{},
-		byEndpoint: map[string]containerRef{},
-		runners:    map[string]*runner{},
-		reportWake: make(chan struct{}, 1),
-		ready:      make(chan struct{}),
+		writeFile:     writeFileSync,
+		tasks:         map[string]*localTask{},
+		byRuntime:     map[string]containerRef{},
+		byEndpoint:    map[string]containerRef{},
+		byCredentials: map[string]string{},
+		key:           key,
+		runners:       map[string]*runner{},
+		reportWake:    make(chan struct{}, 1),
+		ready:         make(chan struct{}),
 	}
-	a.taskEP = endpoint.New(endpoint.Config{
+	epCfg := endpoint.Config{
 		Cluster:     cfg.Cluster,
 		ECS:         newEndpointECS(cfg, creds),
 		State:       lookup{a},
+		Credentials: credentialStore{a},
 		CallTimeout: cfg.CallTimeout,
 		Logger:      cfg.Logger.With("part", "endpoint"),
-	})
+	}
+	if cfg.ProtectionCredentials != nil {
+		// Every protection call as the given identity, whatever the
+		// task's role; no credentials are looked up for it.
+		epCfg.ECS = newEndpointECS(cfg, cfg.ProtectionCredentials)
+		epCfg.ProtectWithClientCredentials = true
+	}
+	a.taskEP = endpoint.New(epCfg)
 	if err := a.load(); err != nil {
 		closeRT()
 		return nil, err

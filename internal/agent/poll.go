@@ -151,6 +151,7 @@ func (a *Agent) newLocalTask(d agentapi.DesiredTask) *localTask {
 		KnownStatus:   domain.StatusPending,
 		Reported:      domain.StatusProvisioning,
 		CreatedAt:     time.Now(),
+		RoleARN:       domain.TaskRoleARN(d.Task, d.TaskDefinition),
 		saveDirty:     true,
 	}
 	for _, cd := range d.TaskDefinition.ContainerDefinitions {
@@ -170,5 +171,6 @@ func (a *Agent) newLocalTask(d agentapi.DesiredTask) *localTask {
 		a.byRuntime[c.RuntimeID] = containerRef{id, cd.Name}
 		a.byEndpoint[c.EndpointID] = containerRef{id, cd.Name}
 	}
+	a.indexCredentialsLocked(lt)
 	return lt
 }

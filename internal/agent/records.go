@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast/internal/agent/ctr"
+	"github.com/holdfast/holdfast/internal/agent/endpoint"
 	"github.com/holdfast/holdfast/internal/domain"
 )
 
@@ -32,6 +33,8 @@ type localTask struct {
 	CreatedAt time.Time        `json:"createdAt"`
 	StartedAt time.Time        `json:"startedAt,omitzero"`
 	StoppedAt time.Time        `json:"stoppedAt,omitzero"`
+	// RoleARN is the task role ("" for none; see credentials.go).
+	RoleARN string `json:"roleArn,omitempty"`
 
 	// Memory only.
 
@@ -46,6 +49,12 @@ type localTask struct {
 	starting bool
 	// tornDown: TeardownTask has succeeded since the agent started.
 	tornDown bool
+	// creds are the task role's current session (nil before the first);
+	// the runner refreshes them at credsDue, after credsFailures failed
+	// attempts in a row.
+	creds         *endpoint.RoleCredentials
+	credsDue      time.Time
+	credsFailures int
 }
 
 type localContainer struct {
@@ -99,6 +108,7 @@ func (a *Agent) load() error {
 		}
 		t.reportDirty = t.Reported != t.KnownStatus
 		a.tasks[t.ID] = &t
+		a.indexCredentialsLocked(&t)
 		for _, c := range t.Containers {
 			a.byRuntime[c.RuntimeID] = containerRef{t.ID, c.Name}
 			if t.KnownStatus != domain.StatusStopped {
@@ -205,9 +215,12 @@ func (a *Agent) removeRecord(id string) {
 }
 
 // writeFileSync writes a file durably: tmp + fsync + rename.
-func writeFileSync(path string, b []byte) error {
+func writeFileSync(path string, b []byte) error { return writeFileSyncMode(path, b, 0o644) }
+
+// writeFileSyncMode is writeFileSync with the file's permissions.
+func writeFileSyncMode(path string, b []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm)
 	if err != nil {
 		return err
 	}

@@ -81,9 +81,19 @@ func (a *Agent) runTask(ctx context.Context, id string, r *runner) {
 		if a.finish(ctx, id) {
 			return
 		}
+		var refresh <-chan time.Time
+		timer := a.credentialsTimer(id)
+		if timer != nil {
+			refresh = timer.C
+		}
 		select {
 		case <-ctx.Done():
 		case <-r.wake:
+		case <-refresh:
+			a.refreshCredentials(ctx, id)
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 }
@@ -100,6 +110,9 @@ func (a *Agent) startContainers(ctx context.Context, id string) {
 	lt.starting = true
 	task := a.taskSpecLocked(lt)
 	a.mu.Unlock()
+	if !a.ensureCredentials(ctx, id) {
+		return
+	}
 
 	network, err := a.rt.SetupTask(ctx, task)
 	if err != nil {
@@ -192,7 +205,7 @@ func (a *Agent) nextStart(id string, i int, task ctr.TaskSpec) (spec ctr.Spec, s
 		ID:          c.RuntimeID,
 		Task:        task,
 		Container:   cd,
-		Env:         a.env(cd, c),
+		Env:         a.env(lt, cd, c),
 		LogPath:     a.logPath(id, cd.Name),
 		LogLimits:   a.cfg.LogLimits,
 		StopTimeout: c.StopTimeout,
@@ -206,19 +219,19 @@ func (a *Agent) taskSpecLocked(lt *localTask) ctr.TaskSpec {
 // env builds a container's environment: the task definition's environment,
 // then the injected ECS variables. The runtime adds its own base (the
 // process runtime: the agent's PATH and HOME).
-func (a *Agent) env(cd domain.ContainerDefinition, c localContainer) []string {
+func (a *Agent) env(lt *localTask, cd domain.ContainerDefinition, c localContainer) []string {
 	var env []string
 	for _, kv := range cd.Environment {
 		env = append(env, kv.Name+"="+kv.Value)
 	}
 	host := "http://" + a.cfg.Listen
-	return ctr.MergeEnv(env, []string{
+	return ctr.MergeEnv(env, append([]string{
 		"ECS_AGENT_URI=" + host + "/api/" + c.EndpointID,
 		"ECS_CONTAINER_METADATA_URI_V4=" + host + "/v4/" + c.EndpointID,
 		"ECS_CONTAINER_METADATA_URI=" + host + "/v4/" + c.EndpointID,
 		"AWS_REGION=" + a.cfg.Region,
 		"AWS_DEFAULT_REGION=" + a.cfg.Region,
-	})
+	}, a.credentialsEnv(lt)...))
 }
 
 // failStart stops a task whose start failed, with the reason.
@@ -355,6 +368,7 @@ func (a *Agent) finishIfDone(lt *localTask) {
 	for _, c := range lt.Containers {
 		delete(a.byEndpoint, c.EndpointID)
 	}
+	a.dropCredentialsLocked(lt)
 	a.markDirty(lt)
 }
 

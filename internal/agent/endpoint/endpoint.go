@@ -42,11 +42,12 @@ type Config struct {
 	State State
 	// Credentials are the tasks' role credentials: served on
 	// /v2/credentials/<id>, and used for each task's protection calls,
-	// as the ECS agent does (a task without them gets 403). Nil: the
-	// protection API calls ECS with the ECS client's own credentials for
-	// every task (holdfast up --task-credentials=none), and no credentials
-	// are served.
+	// as the ECS agent does (a task without them gets 403).
 	Credentials Credentials
+	// ProtectWithClientCredentials makes the protection API call ECS with
+	// the ECS client's own credentials for every task, whatever its role
+	// (holdfast up --task-credentials=none). So does a nil Credentials.
+	ProtectWithClientCredentials bool
 	// CallTimeout bounds each ECS call, retries included. Zero means
 	// DefaultCallTimeout. It must be lower than the server's write timeout.
 	CallTimeout time.Duration
@@ -71,6 +72,7 @@ type handler struct {
 	ecs         taskProtectionAPI
 	state       State
 	creds       Credentials
+	asClient    bool // ProtectWithClientCredentials, or no Credentials
 	callTimeout time.Duration
 	limits      *limiterSet
 	log         *slog.Logger
@@ -92,6 +94,7 @@ func newHandler(cfg Config, api taskProtectionAPI) *handler {
 		ecs:         api,
 		state:       cfg.State,
 		creds:       cfg.Credentials,
+		asClient:    cfg.ProtectWithClientCredentials || cfg.Credentials == nil,
 		callTimeout: cfg.CallTimeout,
 		log:         cfg.Logger,
 	}

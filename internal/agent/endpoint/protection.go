@@ -184,10 +184,11 @@ func (h *handler) updateProtection(w http.ResponseWriter, r *http.Request, id st
 
 // taskRole returns the option that makes an ECS call as the task's role,
 // as the ECS agent calls ECS with the task's credentials; a task without
-// them is answered 403, as the ECS agent answers. Without a Credentials
-// store the call is made with the client's own credentials.
+// them is answered 403, as the ECS agent answers. With
+// ProtectWithClientCredentials (or without a Credentials store) the call is
+// made with the client's own credentials.
 func (h *handler) taskRole(w http.ResponseWriter, arn string) ([]func(*ecs.Options), bool) {
-	if h.creds == nil {
+	if h.asClient {
 		return nil, true
 	}
 	c, ok := h.creds.ForTask(arn)
