@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/holdfast/holdfast/internal/testutil"
 )
@@ -54,6 +55,7 @@ type system struct {
 	agent     *testutil.Daemon // split mode only
 	ecs       *ecs.Client
 	http      *http.Client
+	roleARN   string // the tasks' role, once created (taskRole)
 }
 
 func newSystem(t *testing.T) *system {
@@ -274,6 +276,37 @@ while [ -z "$stop" ]; do
 done
 exit 0`
 
+// The tasks' role, as an ECS user makes it: trusted by ECS tasks, allowed
+// what the AWS CDK's grantTaskProtection allows.
+const (
+	taskRoleTrust  = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	taskRolePolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:UpdateTaskProtection","ecs:GetTaskProtection"],"Resource":"*"}]}`
+)
+
+// taskRole creates the tasks' role (once) and returns its ARN.
+func (s *system) taskRole(t *testing.T) string {
+	t.Helper()
+	if s.roleARN != "" {
+		return s.roleARN
+	}
+	ctx := context.Background()
+	c := testutil.IAMClient("http://"+s.apiAddr, creds)
+	if out, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("e2e-task")}); err == nil {
+		s.roleARN = aws.ToString(out.Role.Arn)
+		return s.roleARN
+	}
+	out, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("e2e-task"), AssumeRolePolicyDocument: aws.String(taskRoleTrust)})
+	if err != nil {
+		t.Fatalf("CreateRole: %v", err)
+	}
+	if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("e2e-task"), PolicyName: aws.String("task-protection"),
+		PolicyDocument: aws.String(taskRolePolicy)}); err != nil {
+		t.Fatalf("PutRolePolicy: %v", err)
+	}
+	s.roleARN = aws.ToString(out.Role.Arn)
+	return s.roleARN
+}
+
 // taskDef registers a task definition running taskScript; its tasks write
 // their files into the returned directory.
 func (s *system) taskDef(t *testing.T, family string) (arn, dir string) {
@@ -283,7 +316,8 @@ func (s *system) taskDef(t *testing.T, family string) (arn, dir string) {
 		t.Fatal(err)
 	}
 	out, err := s.ecs.RegisterTaskDefinition(context.Background(), &ecs.RegisterTaskDefinitionInput{
-		Family: aws.String(family),
+		Family:      aws.String(family),
+		TaskRoleArn: aws.String(s.taskRole(t)),
 		ContainerDefinitions: []ecstypes.ContainerDefinition{{
 			Name:        aws.String("main"),
 			Image:       aws.String("busybox"),

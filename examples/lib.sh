@@ -9,6 +9,9 @@
 #                            HOLDFAST_ENDPOINT for `ctl`), makes the work dir
 #                            ($DEMO_WORKDIR, or a new temporary one) and builds
 #                            the example into it; sets ENDPOINT, work and bin
+#   demo_task_role NAME      creates the task role NAME with the AWS CLI, as an
+#                            ECS user does (trusted by ecs-tasks.amazonaws.com,
+#                            allowed the task's own protection); sets role_arn
 #   demo_scale_in            scales $service to 0 and checks that its protected
 #                            $task keeps running, with the service event
 #   demo_wait_stopped WHO T  waits up to T for WHO (worker, server) to log the
@@ -31,6 +34,22 @@ demo_init() {
   say "Building the $name example into $work"
   (cd "$here" && go build -o "$work/$name" .) || fail "go build"
   bin=$work/$name
+}
+
+demo_task_role() {
+  command -v aws >/dev/null || fail "the AWS CLI is not installed: 'pip install awscli' or 'apt-get install awscli'"
+  # The AWS CLI talks to holdfast with the same credentials as ctl (and
+  # --endpoint-url, for CLI releases older than AWS_ENDPOINT_URL).
+  eval "$("$bin" ctl env)"
+  say "Creating the task role $1 with the AWS CLI"
+  role_arn=$(aws --endpoint-url "$ENDPOINT" iam create-role --role-name "$1" --query Role.Arn --output text \
+    --assume-role-policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}') \
+    || fail "aws iam create-role"
+  # What the AWS CDK's grantTaskProtection grants.
+  aws --endpoint-url "$ENDPOINT" iam put-role-policy --role-name "$1" --policy-name task-protection \
+    --policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:UpdateTaskProtection","ecs:GetTaskProtection"],"Resource":"*"}]}' \
+    || fail "aws iam put-role-policy"
+  echo "$role_arn"
 }
 
 demo_scale_in() {

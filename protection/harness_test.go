@@ -108,7 +108,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("RegisterContainerInstance: %v", err)
 	}
 	e.instance = *ci.ContainerInstance.ContainerInstanceArn
-	e.ep = endpoint.New(endpoint.Config{Cluster: tCluster, ECS: client, State: e.state, CallTimeout: 4 * time.Second, RateLimit: rate.Inf})
+	// The library is tested against the endpoint acting with the test's
+	// own (root) credentials, as `holdfast up --task-credentials=none`:
+	// task roles are not what these tests are about.
+	e.ep = endpoint.New(endpoint.Config{Cluster: tCluster, ECS: client, State: e.state, CallTimeout: 4 * time.Second, RateLimit: rate.Inf,
+		ProtectWithClientCredentials: true})
 	e.epSrv = httptest.NewServer(e.ep)
 	t.Cleanup(e.epSrv.Close)
 	return e

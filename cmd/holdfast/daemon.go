@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
@@ -42,6 +44,7 @@ type controlFlags struct {
 	secret                           secretFlags
 	heartbeat                        time.Duration
 	metricsPeriod                    time.Duration
+	taskCredsDuration                time.Duration
 	rateLimits                       bool
 	logLevel                         string
 }
@@ -58,6 +61,9 @@ func (f *controlFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.metricsPeriod, "metrics-period", server.DefaultMetricsPeriod,
 		"period of holdfast's own AWS/ECS metrics and of the alarms target tracking manages (AWS: 1m; tests use 1s)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().DurationVar(&f.taskCredsDuration, "task-credentials-duration", server.DefaultTaskCredentialsDuration,
+		"how long the task role sessions issued to agents last (agents refresh them half way)")
+	_ = cmd.Flags().MarkHidden("task-credentials-duration") // for tests that watch credentials rotate
 }
 
 func newLogger(level string) *slog.Logger {
@@ -122,21 +128,25 @@ func (f *controlFlags) serverConfig(log *slog.Logger) (server.Config, bool, erro
 	if f.metricsPeriod < time.Second || f.metricsPeriod%time.Second != 0 {
 		return server.Config{}, false, fmt.Errorf("--metrics-period %v: must be a whole number of seconds, at least 1s", f.metricsPeriod)
 	}
+	if f.taskCredsDuration < time.Second {
+		return server.Config{}, false, fmt.Errorf("--task-credentials-duration %v: must be at least 1s", f.taskCredsDuration)
+	}
 	id, secret, generated, err := f.credentials(log)
 	if err != nil {
 		return server.Config{}, false, err
 	}
 	return server.Config{
-		DataDir:          f.dataDir,
-		Listen:           f.listen,
-		Region:           f.region,
-		AccountID:        f.account,
-		AccessKeyID:      id,
-		SecretAccessKey:  secret,
-		HeartbeatTimeout: f.heartbeat,
-		MetricsPeriod:    f.metricsPeriod,
-		RateLimits:       f.rateLimits,
-		Logger:           log,
+		TaskCredentialsDuration: f.taskCredsDuration,
+		DataDir:                 f.dataDir,
+		Listen:                  f.listen,
+		Region:                  f.region,
+		AccountID:               f.account,
+		AccessKeyID:             id,
+		SecretAccessKey:         secret,
+		HeartbeatTimeout:        f.heartbeat,
+		MetricsPeriod:           f.metricsPeriod,
+		RateLimits:              f.rateLimits,
+		Logger:                  log,
 	}, generated, nil
 }
 
@@ -191,7 +201,7 @@ func (l *logFlags) limits() (logfile.Limits, error) {
 func upCmd() *cobra.Command {
 	var f controlFlags
 	var lf logFlags
-	var agentListen string
+	var agentListen, taskCreds string
 	var attrs []string
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -208,6 +218,16 @@ func upCmd() *cobra.Command {
 				return err
 			}
 			cfg.DefaultCluster = "default"
+			var protectAs aws.CredentialsProvider
+			switch taskCreds {
+			case "role":
+			case "none":
+				protectAs = credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")
+				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --task-credentials=none: the task endpoint calls ECS with the root's authority "+
+					"for every task, whatever its task role. Use it for quick experiments only (docs/security.md).")
+			default:
+				return fmt.Errorf("--task-credentials %q: want role or none", taskCreds)
+			}
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -217,14 +237,15 @@ func upCmd() *cobra.Command {
 				return err
 			}
 			ag, err := startAgent(agent.Config{
-				Cluster:         "default",
-				ServerURL:       "http://" + apiAddr,
-				DataDir:         filepath.Join(f.dataDir, "agent"),
-				Region:          f.region,
-				AccessKeyID:     cfg.AccessKeyID,
-				SecretAccessKey: cfg.SecretAccessKey,
-				LogLimits:       logLimits,
-				Logger:          log.With("part", "agent"),
+				Cluster:               "default",
+				ServerURL:             "http://" + apiAddr,
+				DataDir:               filepath.Join(f.dataDir, "agent"),
+				Region:                f.region,
+				AccessKeyID:           cfg.AccessKeyID,
+				SecretAccessKey:       cfg.SecretAccessKey,
+				LogLimits:             logLimits,
+				ProtectionCredentials: protectAs,
+				Logger:                log.With("part", "agent"),
 			}, agentListen, attrs)
 			if err != nil {
 				return err
@@ -264,6 +285,8 @@ func upCmd() *cobra.Command {
 	lf.add(cmd)
 	cmd.Flags().StringVar(&agentListen, "agent-listen", defaultAgentListen, "HOST:PORT of the task endpoint (what ECS_AGENT_URI points at)")
 	cmd.Flags().StringArrayVar(&attrs, "attribute", nil, "container-instance attribute NAME=VALUE for the local agent (repeatable), e.g. availability-zone=a")
+	cmd.Flags().StringVar(&taskCreds, "task-credentials", "role",
+		"role: the task endpoint calls ECS as each task's role, as on ECS (no role: 403); none: as the root, for every task (quick experiments)")
 	return cmd
 }
 

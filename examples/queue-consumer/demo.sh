@@ -3,7 +3,8 @@
 # protection launch post, against a running holdfast (`holdfast up`).
 #
 #   1. build the worker; start a private redis-server on a loopback port
-#   2. register the task definition and a service of 1 worker
+#   2. create the task role with the AWS CLI (allowed the task's own
+#      protection), register the task definition and a service of 1 worker
 #   3. enqueue one job of DEMO_JOB_MS milliseconds (default 300000, 5 min)
 #   4. once the worker is working on it, scale the service to 0
 #   5. show the service event "... unable to scale in due to (reason 1 tasks
@@ -60,8 +61,9 @@ for _ in $(seq 100); do "$bin" ping 2>/dev/null && break; sleep 0.1; done
 
 service=queue-consumer-$(date +%s)
 log=$work/worker.log
+demo_task_role "$service"
 say "Registering the task definition and service $service (1 task running $bin worker)"
-task=$("$bin" ctl deploy --service "$service" \
+task=$("$bin" ctl deploy --service "$service" --task-role-arn "$role_arn" \
   --env REDIS_URL="$REDIS_URL" --env DEMO_LOG="$log" --env PROTECTION_MINUTES=1 \
   -- "$bin" worker) || fail "the service's task did not start"
 echo "task $task is RUNNING"

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/holdfast/holdfast/examples/internal/democtl"
@@ -163,6 +164,9 @@ func startInProcess(t *testing.T, hfBin string) *hfTest {
 		Cluster: "default", ServerURL: "http://" + addr, Listen: agentLn.Addr().String(), DataDir: t.TempDir(),
 		Region: "us-east-1", AccessKeyID: "AK", SecretAccessKey: "SK", Shim: []string{hfBin, "shim"},
 		PollWait: 2 * time.Second, Logger: discard,
+		// Not about task roles: the endpoint acts with the root's
+		// credentials, as `holdfast up --task-credentials=none`.
+		ProtectionCredentials: credentials.NewStaticCredentialsProvider("AK", "SK", ""),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +212,7 @@ func TestKilledWorkerProtectionExpires(t *testing.T) {
 
 	acquireAt := h.clk.Now() // the fake clock does not move until we advance it
 	const service = "killed-worker"
-	if err := democtl.Deploy(ctx, h.ecs, "default", service, []string{
+	if err := democtl.Deploy(ctx, h.ecs, "default", service, "", []string{
 		"REDIS_URL=" + redisURL, "DEMO_LOG=" + logPath, "PID_FILE=" + pidPath, "PROTECTION_MINUTES=1",
 	}, []string{"/bin/sh", "-c", `"$0" worker; echo worker exited >>"$DEMO_LOG"; while :; do sleep 1; done`, qc}); err != nil {
 		t.Fatal(err)

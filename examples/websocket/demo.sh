@@ -2,7 +2,8 @@
 # demo.sh ENDPOINT — the WebSocket story of the ECS task scale-in protection
 # launch post, against a running holdfast (`holdfast up`).
 #
-#   1. build the server; register its task definition and a service of 1
+#   1. build the server; create its task role with the AWS CLI (allowed the
+#      task's own protection); register its task definition and a service of 1
 #   2. connect one client (it pings every 2 s) for DEMO_CLIENT_SECONDS
 #      (default 60); the server holds a protection lease for the connection
 #   3. scale the service to 0 and show the service event "... unable to scale
@@ -38,8 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+demo_task_role "$service"
 say "Registering the task definition and service $service (1 task running $bin serve on 127.0.0.1:$port)"
-task=$("$bin" ctl deploy --service "$service" \
+task=$("$bin" ctl deploy --service "$service" --task-role-arn "$role_arn" \
   --env PORT="$port" --env HOST=127.0.0.1 --env DEMO_LOG="$log" \
   -- "$bin" serve) || fail "the service's task did not start"
 echo "task $task is RUNNING; open http://127.0.0.1:$port/ in a browser to connect from there too"

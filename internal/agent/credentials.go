@@ -89,7 +89,7 @@ func (a *Agent) credentialsOnLoopback(td *domain.TaskDefinition) bool {
 
 // credentialsEnv is what a container of lt gets to find its task's
 // credentials (nothing without a role).
-func (a *Agent) credentialsEnv(lt *localTask) []string {
+func (a *Agent) credentialsEnv(lt *localTask, _ localContainer) []string {
 	if lt.RoleARN == "" {
 		return nil
 	}

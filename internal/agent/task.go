@@ -231,7 +231,7 @@ func (a *Agent) env(lt *localTask, cd domain.ContainerDefinition, c localContain
 		"ECS_CONTAINER_METADATA_URI=" + host + "/v4/" + c.EndpointID,
 		"AWS_REGION=" + a.cfg.Region,
 		"AWS_DEFAULT_REGION=" + a.cfg.Region,
-	}, a.credentialsEnv(lt)...))
+	}, a.credentialsEnv(lt, c)...))
 }
 
 // failStart stops a task whose start failed, with the reason.

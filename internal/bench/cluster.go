@@ -18,6 +18,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
 // cluster is a control plane and one agent, each a child process of the
@@ -42,6 +46,7 @@ type cluster struct {
 	apiRetries int
 	healthy    bool // both parts answered /healthz
 	logf       func(format string, args ...any)
+	roleARN    string // the tasks' role (taskRole)
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -233,7 +238,34 @@ func (c *cluster) registerTaskDefinition(ctx context.Context, family string, com
 	for k, v := range env {
 		cd.Environment = append(cd.Environment, keyValue{k, v})
 	}
-	return c.call(ctx, "RegisterTaskDefinition", map[string]any{"family": family, "containerDefinitions": []container{cd}}, nil)
+	role, err := c.taskRole(ctx)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, "RegisterTaskDefinition", map[string]any{"family": family, "taskRoleArn": role, "containerDefinitions": []container{cd}}, nil)
+}
+
+// taskRole creates (once) the role the benches' tasks run as, as an ECS
+// user would: trusted by ECS tasks and allowed their own protection (what
+// the AWS CDK's grantTaskProtection grants), so that the task endpoint
+// calls ECS as the task's role, as it does by default.
+func (c *cluster) taskRole(ctx context.Context) (string, error) {
+	if c.roleARN != "" {
+		return c.roleARN, nil
+	}
+	ic := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + c.apiAddr),
+		Credentials: credentials.NewStaticCredentialsProvider(benchKey, benchSecret, "")})
+	out, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("bench-task"), AssumeRolePolicyDocument: aws.String(
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
+	if err != nil {
+		return "", fmt.Errorf("CreateRole: %w", err)
+	}
+	if _, err := ic.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("bench-task"), PolicyName: aws.String("task-protection"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:UpdateTaskProtection","ecs:GetTaskProtection"],"Resource":"*"}]}`)}); err != nil {
+		return "", fmt.Errorf("PutRolePolicy: %w", err)
+	}
+	c.roleARN = aws.ToString(out.Role.Arn)
+	return c.roleARN, nil
 }
 
 func (c *cluster) createService(ctx context.Context, name, family string, desired int) error {

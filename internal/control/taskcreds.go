@@ -41,5 +41,5 @@ func (a *Agents) TaskRole(in agentapi.TaskCredentialsInput) (roleARN, clusterARN
 	if roleARN == "" {
 		return "", "", domain.Errorf(domain.KindClient, MsgTaskHasNoRole)
 	}
-	return roleARN, a.part.ClusterARN(cluster), nil
+	return a.part.RoleARN(roleARN), a.part.ClusterARN(cluster), nil
 }

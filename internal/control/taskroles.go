@@ -48,7 +48,7 @@ func (s *ECS) passRole(ctx context.Context, clusterIn, ref, overrideRole string)
 		role = td.TaskRoleARN
 	}
 	if role != "" {
-		if err := s.CheckTaskRole(ctx, s.part.ClusterARN(cluster), role); err != nil {
+		if err := s.CheckTaskRole(ctx, s.part.ClusterARN(cluster), s.part.RoleARN(role)); err != nil {
 			return "", err
 		}
 	}

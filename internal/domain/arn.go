@@ -108,3 +108,12 @@ func ValidName(kind, name string) error {
 func DeploymentID(n uint64) string {
 	return fmt.Sprintf("ecs-svc/%019d", n%10000000000000000000)
 }
+
+// RoleARN is the ARN of an IAM role given by ARN or by name (ECS takes
+// either as a taskRoleArn).
+func (p Partition) RoleARN(ref string) string {
+	if ref == "" || strings.HasPrefix(ref, "arn:") {
+		return ref
+	}
+	return "arn:aws:iam::" + p.AccountID + ":role/" + ref
+}

@@ -1,6 +1,6 @@
 // Package democtl is the "ctl" subcommand of the examples: the few ECS API
-// calls their demo scripts make, so that a demo needs neither the AWS CLI
-// nor jq. Everything here is plain aws-sdk-go-v2 against the ECS API, so it
+// calls their demo scripts make, so that a demo needs no jq (they use the
+// AWS CLI only where an ECS user would: to create the task role). Everything here is plain aws-sdk-go-v2 against the ECS API, so it
 // works against Amazon ECS as well.
 package democtl
 
@@ -25,9 +25,12 @@ import (
 
 const ctlUsage = `ctl: ECS API steps used by demo.sh
 
-  ctl deploy     --service NAME [--env K=V ...] -- ARGV...
-                 register a task definition running ARGV (argv[0] absolute)
-                 and create a service of 1; prints the task id once RUNNING
+  ctl deploy     --service NAME [--task-role-arn ARN] [--env K=V ...] -- ARGV...
+                 register a task definition running ARGV (argv[0] absolute),
+                 with the task role ARN, and create a service of 1; prints
+                 the task id once RUNNING
+  ctl env        prints the export lines that point the AWS CLI at the
+                 endpoint with these credentials
   ctl scale      --service NAME COUNT
   ctl wait-event --service NAME --contains TEXT     prints the event
   ctl wait-log   --file PATH --contains TEXT         waits for a log line
@@ -65,13 +68,26 @@ func firstEnv(names ...string) string {
 }
 
 func (c *ctlFlags) client() (*ecs.Client, error) {
+	id, secret, err := c.credentials()
+	if err != nil {
+		return nil, err
+	}
+	return ecs.New(ecs.Options{
+		Region:       c.region,
+		BaseEndpoint: aws.String(strings.TrimRight(c.endpoint, "/")),
+		Credentials:  credentials.NewStaticCredentialsProvider(id, secret, ""),
+	}), nil
+}
+
+// credentials resolves the endpoint, the region and the credentials.
+func (c *ctlFlags) credentials() (id, secret string, err error) {
 	if c.endpoint == "" {
-		return nil, errors.New("no endpoint: pass --endpoint http://HOST:PORT (or set HOLDFAST_ENDPOINT)")
+		return "", "", errors.New("no endpoint: pass --endpoint http://HOST:PORT (or set HOLDFAST_ENDPOINT)")
 	}
 	if c.region == "" {
 		c.region = "us-east-1"
 	}
-	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	id, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 	if id == "" || secret == "" {
 		dir := c.dataDir
 		if dir == "" {
@@ -79,19 +95,15 @@ func (c *ctlFlags) client() (*ecs.Client, error) {
 		}
 		b, err := os.ReadFile(filepath.Join(dir, "credentials.json"))
 		if err != nil {
-			return nil, fmt.Errorf("no credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (eval \"$(holdfast env ...)\") or HOLDFAST_DATA_DIR to the data dir of `holdfast up`: %w", err)
+			return "", "", fmt.Errorf("no credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (eval \"$(holdfast env ...)\") or HOLDFAST_DATA_DIR to the data dir of `holdfast up`: %w", err)
 		}
 		var cr struct{ AccessKeyID, SecretAccessKey string }
 		if err := json.Unmarshal(b, &cr); err != nil {
-			return nil, err
+			return "", "", err
 		}
 		id, secret = cr.AccessKeyID, cr.SecretAccessKey
 	}
-	return ecs.New(ecs.Options{
-		Region:       c.region,
-		BaseEndpoint: aws.String(strings.TrimRight(c.endpoint, "/")),
-		Credentials:  credentials.NewStaticCredentialsProvider(id, secret, ""),
-	}), nil
+	return id, secret, nil
 }
 
 type multiFlag []string
@@ -114,6 +126,7 @@ func Run(args []string) error {
 	contains := fs.String("contains", "", "text to wait for")
 	file := fs.String("file", "", "log file")
 	status := fs.String("status", "STOPPED", "task status to wait for")
+	taskRole := fs.String("task-role-arn", "", "task role of the task definition")
 	var envs multiFlag
 	fs.Var(&envs, "env", "K=V environment of the container (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -133,13 +146,22 @@ func Run(args []string) error {
 	if step == "wait-log" {
 		return waitLog(ctx, *file, *contains)
 	}
+	if step == "env" {
+		id, secret, err := cf.credentials()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", id, secret)
+		fmt.Printf("export AWS_REGION=%s AWS_DEFAULT_REGION=%s AWS_ENDPOINT_URL=%s\n", cf.region, cf.region, strings.TrimRight(cf.endpoint, "/"))
+		return nil
+	}
 	c, err := cf.client()
 	if err != nil {
 		return err
 	}
 	switch step {
 	case "deploy":
-		return Deploy(ctx, c, cf.cluster, *service, envs, fs.Args())
+		return Deploy(ctx, c, cf.cluster, *service, *taskRole, envs, fs.Args())
 	case "scale":
 		if fs.NArg() != 1 {
 			return errors.New("ctl scale: want COUNT")
@@ -217,7 +239,7 @@ func taskID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 // until the task runs and prints its id.
 // Deploy registers a task definition running argv and creates a service of one,
 // waiting until its task is RUNNING.
-func Deploy(ctx context.Context, c *ecs.Client, cluster, service string, envs []string, argv []string) error {
+func Deploy(ctx context.Context, c *ecs.Client, cluster, service, taskRole string, envs []string, argv []string) error {
 	if service == "" || len(argv) == 0 {
 		return errors.New("ctl deploy: want --service NAME -- ARGV")
 	}
@@ -238,7 +260,11 @@ func Deploy(ctx context.Context, c *ecs.Client, cluster, service string, envs []
 		Environment: kv,
 		StopTimeout: aws.Int32(30),
 	}
-	td, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(service), ContainerDefinitions: []ecstypes.ContainerDefinition{main}})
+	in := &ecs.RegisterTaskDefinitionInput{Family: aws.String(service), ContainerDefinitions: []ecstypes.ContainerDefinition{main}}
+	if taskRole != "" {
+		in.TaskRoleArn = aws.String(taskRole)
+	}
+	td, err := c.RegisterTaskDefinition(ctx, in)
 	if err != nil {
 		return fmt.Errorf("RegisterTaskDefinition: %w", err)
 	}
