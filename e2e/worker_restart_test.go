@@ -80,6 +80,12 @@ func TestWalkthroughWorkerReleasesThroughARestart(t *testing.T) {
 	cd := td["containerDefinitions"].([]any)[0].(map[string]any)
 	cd["environment"] = []any{map[string]any{"name": "JOB_SECONDS", "value": jobSeconds}}
 	body, _ := json.Marshal(td)
+	// Its task role, from the walkthrough's files, as the README creates it.
+	policy, err := os.ReadFile("../examples/walkthrough/task-protection-policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.createTaskRole(t, "queue-worker", string(policy))
 	s.registerRaw(t, body)
 	ctx := context.Background()
 	if _, err := s.ecs.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("worker"),
