@@ -295,15 +295,7 @@ func (s *system) taskRole(t *testing.T) string {
 		s.roleARN = aws.ToString(out.Role.Arn)
 		return s.roleARN
 	}
-	out, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("e2e-task"), AssumeRolePolicyDocument: aws.String(taskRoleTrust)})
-	if err != nil {
-		t.Fatalf("CreateRole: %v", err)
-	}
-	if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("e2e-task"), PolicyName: aws.String("task-protection"),
-		PolicyDocument: aws.String(taskRolePolicy)}); err != nil {
-		t.Fatalf("PutRolePolicy: %v", err)
-	}
-	s.roleARN = aws.ToString(out.Role.Arn)
+	s.roleARN = s.createTaskRole(t, "e2e-task", taskRolePolicy)
 	return s.roleARN
 }
 
