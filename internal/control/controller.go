@@ -313,8 +313,13 @@ func buildInput(tx state.Reader, sv *domain.Service) scheduler.Input {
 	for _, inst := range in.Instances {
 		azOf[inst.ID] = inst.AZ
 	}
-	for _, k := range tasksByService.Keys(tx, svcKey(cluster, sv.ServiceName)) {
-		t := Tasks.Get(tx, k)
+	group := svcKey(cluster, sv.ServiceName)
+	protected := make(map[string]time.Time, protectionsByService.Len(tx, group))
+	for _, p := range protectionsByService.Group(tx, group) {
+		protected[p.TaskID] = p.Until
+	}
+	in.Tasks = make([]scheduler.Task, 0, tasksByService.Len(tx, group))
+	for _, t := range tasksByService.Group(tx, group) {
 		st := scheduler.Task{
 			ID:             t.Internal.ID,
 			DeploymentID:   t.StartedBy,
@@ -323,7 +328,7 @@ func buildInput(tx state.Reader, sv *domain.Service) scheduler.Input {
 			LastStatus:     t.LastStatus,
 			DesiredStatus:  t.DesiredStatus,
 			Health:         t.HealthStatus,
-			ProtectedUntil: protectedUntil(tx, t),
+			ProtectedUntil: protected[t.Internal.ID],
 		}
 		if st.Health == "" {
 			st.Health = domain.Unknown
@@ -336,6 +341,7 @@ func buildInput(tx state.Reader, sv *domain.Service) scheduler.Input {
 		}
 		in.Tasks = append(in.Tasks, st)
 	}
+	slices.SortFunc(in.Tasks, func(a, b scheduler.Task) int { return strings.Compare(a.ID, b.ID) })
 	return in
 }
 
@@ -349,9 +355,18 @@ func (c *Controller) applyPlan(tx *state.Tx, sv *domain.Service, plan scheduler.
 
 	var started, stopped []string
 	stoppedSet := map[string]bool{}
+	insts := map[string]*domain.ContainerInstance{}
+	instance := func(id string) *domain.ContainerInstance {
+		ci, ok := insts[id]
+		if !ok {
+			ci = getInstance(tx, cluster, id)
+			insts[id] = ci
+		}
+		return ci
+	}
 	for _, p := range plan.Start {
 		d := findDeployment(nv, p.DeploymentID)
-		ci := getInstance(tx, cluster, p.Instance)
+		ci := instance(p.Instance)
 		if d == nil || ci == nil || cl == nil {
 			continue
 		}
@@ -384,7 +399,7 @@ func (c *Controller) applyPlan(tx *state.Tx, sv *domain.Service, plan scheduler.
 			c.log.Error("scheduler asked to stop a protected task; refused", "task", st.TaskID)
 			continue
 		}
-		stopTask(tx, t, domain.StopServiceSchedulerInitiated, st.Reason)
+		stopTaskOn(tx, t, instance(t.Internal.InstanceID), domain.StopServiceSchedulerInitiated, st.Reason)
 		stopped = append(stopped, st.TaskID)
 		stoppedSet[st.TaskID] = true
 	}

@@ -124,14 +124,6 @@ func getProtection(r state.Reader, cluster, id string) *domain.Protection {
 	return Protections.Get(r, taskKey(cluster, id))
 }
 
-// protectedUntil is the expiry of a task's protection (zero if none).
-func protectedUntil(r state.Reader, t *domain.Task) time.Time {
-	if p := getProtection(r, t.Internal.ClusterName, t.Internal.ID); p != nil {
-		return p.Until
-	}
-	return time.Time{}
-}
-
 // isProtected reports whether t's protection holds at now.
 func isProtected(r state.Reader, t *domain.Task, now time.Time) bool {
 	return getProtection(r, t.Internal.ClusterName, t.Internal.ID).Live(now)

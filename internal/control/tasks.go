@@ -224,13 +224,17 @@ func (s *ECS) StopTask(ctx context.Context, in StopTaskInput) (*TaskOutput, erro
 // stopTask sets a task's desired status to STOPPED. A task whose agent is
 // gone, or that never reached an agent, is STOPPED at once.
 func stopTask(tx *state.Tx, t *domain.Task, code, reason string) *domain.Task {
+	return stopTaskOn(tx, t, getInstance(tx, t.Internal.ClusterName, t.Internal.InstanceID), code, reason)
+}
+
+// stopTaskOn is stopTask for a task on instance ci (nil: none).
+func stopTaskOn(tx *state.Tx, t *domain.Task, ci *domain.ContainerInstance, code, reason string) *domain.Task {
 	v := cloneTask(t)
 	now := tx.Now()
 	v.DesiredStatus = domain.StatusStopped
 	v.StopCode = code
 	v.StoppedReason = reason
 	v.StoppingAt = domain.TimePtr(now)
-	ci := getInstance(tx, v.Internal.ClusterName, v.Internal.InstanceID)
 	if ci == nil || !ci.AgentConnected {
 		markStopped(v, now)
 	}
