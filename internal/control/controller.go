@@ -28,8 +28,9 @@ import (
 // twice at once, and a reconcile that fails is retried with per-key
 // exponential backoff.
 //
-// The pure reconciler runs inside a state Update, so the plan it returns
-// is applied against exactly the state it was computed from.
+// The pure reconciler runs outside any lock on an input read from a view;
+// its plan is applied only to the state the input came from (see
+// reconcile).
 type Controller struct {
 	st    *state.Engine
 	part  domain.Partition
@@ -228,17 +229,61 @@ func (c *Controller) Idle() bool {
 	return c.processed.Load() >= rev && c.queue.Idle()
 }
 
+// planBasis is what a plan was computed from: the service and cluster
+// records, and the versions of the groups its input was built from (the
+// service's tasks and protections, the cluster's instances). A plan is
+// applied only to the state it was computed from: the same basis.
+type planBasis struct {
+	svc                    *domain.Service
+	cluster                *domain.Cluster
+	tasks, prots, instance uint64
+}
+
+func basisOf(r state.Reader, sv *domain.Service) planBasis {
+	cluster := sv.Internal.ClusterName
+	group := svcKey(cluster, sv.ServiceName)
+	return planBasis{
+		svc:      sv,
+		cluster:  Clusters.Get(r, cluster),
+		tasks:    tasksByService.Version(r, group),
+		prots:    protectionsByService.Version(r, group),
+		instance: instancesByCluster.Version(r, cluster),
+	}
+}
+
+// reconcile builds the reconciler's input on a read view and runs the pure
+// reconciler outside any lock, so that it holds up neither the apply loop
+// nor other readers; then it applies the plan in an Update if the state
+// it was computed from is still the state (compare-and-swap on the
+// basis' record pointers and group versions); if not, it plans again
+// inside the Update. Either way the plan that is applied was computed from
+// exactly the state it is applied to.
 func (c *Controller) reconcile(ctx context.Context, key string) {
 	cluster, name, _ := strings.Cut(key, "/")
 	var plan scheduler.Plan
+	var basis planBasis
+	var in *scheduler.Input
+	c.st.View(func(v *state.View) {
+		sv := getService(v, cluster, name)
+		if sv == nil || sv.Status == domain.Inactive {
+			return
+		}
+		basis = basisOf(v, sv)
+		input := buildInput(v, sv)
+		in = &input
+	})
+	if in != nil {
+		plan = scheduler.Reconcile(*in)
+	}
 	ran := false
 	err := update(ctx, c.st, func(tx *state.Tx) error {
 		sv := getService(tx, cluster, name)
 		if sv == nil || sv.Status == domain.Inactive {
 			return nil
 		}
-		in := buildInput(tx, sv)
-		plan = scheduler.Reconcile(in)
+		if basisOf(tx, sv) != basis {
+			plan = scheduler.Reconcile(buildInput(tx, sv))
+		}
 		ran = true
 		return c.applyPlan(tx, sv, plan)
 	})

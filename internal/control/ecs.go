@@ -10,10 +10,11 @@
 //     heartbeat and desired-state channel, status reports, and the
 //     heartbeat monitor. Long polls wake from the engine's change feed.
 //   - Controller: the service controller. It learns which services changed
-//     from the change feed, runs the pure scheduler (internal/scheduler)
-//     inside an Update, so that a plan is applied to exactly the state it
-//     was computed from, and requeues itself through a work queue with
-//     per-key backoff (internal/workqueue).
+//     from the change feed, runs the pure scheduler (internal/scheduler) on
+//     an input read from a view, applies the plan in an Update by
+//     compare-and-swap on what the input was read from (planning again in
+//     the Update if that moved), and requeues itself through a work queue
+//     with per-key backoff (internal/workqueue).
 //
 // The ECS record kinds (schema.go) are the state engine's kinds for ECS:
 // Clusters, TaskDefinitions, Services, Tasks, Instances and Protections.

@@ -7,9 +7,12 @@
 // The package imports only the standard library and owns its input types, so
 // that it stays pure: it performs no I/O, never reads the wall clock, and
 // returns the same plan for the same input. The control plane's controller
-// computes and applies a plan in one state-engine Update, so the plan meets
-// exactly the state it was computed from; it assigns task ids and formats
-// the task-list events with the helpers in events.go.
+// builds the input on a read view, runs Reconcile outside any lock, and
+// applies the plan in a state-engine Update only if the state is still the
+// one the input came from (compare-and-swap on the records' identity and
+// the groups' versions; otherwise it plans again inside the Update), so a
+// plan always meets exactly the state it was computed from. It assigns task
+// ids and formats the task-list events with the helpers in events.go.
 //
 // Task scale-in protection is the rule that shapes everything here: the plan
 // never stops a task whose protection is unexpired on scale-in, on a
