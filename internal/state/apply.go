@@ -16,6 +16,9 @@ import (
 // after the revision's other records are in, so a record and the one it
 // refers to may arrive in the same revision.
 func (e *Engine) Apply(rev int64, events []store.Event) error {
+	if !e.follower {
+		return fmt.Errorf("state: Apply on an engine that writes (open it with Options.Follower)")
+	}
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
 	if rev <= e.Rev() {

@@ -623,6 +623,9 @@ func TestFollowerApply(t *testing.T) {
 	b := openBolt(t, filepath.Join(t.TempDir(), "db"))
 	w := open(t, b, state.Options{})
 	put(t, w, &item{ID: "seed", Group: "x"})
+	if err := w.Apply(w.Rev()+1, nil); err == nil {
+		t.Fatal("Apply on a writing engine succeeded")
+	}
 	f := open(t, b, state.Options{Follower: true})
 	if err := f.Update(context.Background(), func(*state.Tx) error { return nil }); !errors.Is(err, state.ErrFollower) {
 		t.Fatalf("Update on a follower: %v, want ErrFollower", err)
