@@ -102,8 +102,10 @@ func startSplit(t *testing.T, serverArgs ...string) *system {
 	s := newSystem(t)
 	s.main = s.daemon("holdfast server", "server.log", append([]string{"server", "--data-dir", s.dataDir, "--listen", s.apiAddr, "--heartbeat-timeout", "2m",
 		"--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey}, serverArgs...)...)
+	// The agent has the agents' identity, which the server creates at its
+	// first start, not the root's keys.
 	s.agent = s.daemon("holdfast agent", "agent.log", "agent", "--cluster", clusterName, "--server", "http://"+s.apiAddr, "--listen", s.agentAddr,
-		"--data-dir", s.agentDir, "--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey)
+		"--data-dir", s.agentDir, "--credentials-file", filepath.Join(s.dataDir, "agent-credentials.json"))
 	s.startServer(t)
 	s.startAgent(t)
 	return s

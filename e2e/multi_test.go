@@ -30,7 +30,7 @@ func TestTwoAgentsInstanceLoss(t *testing.T) {
 		"--heartbeat-timeout", "3s", "--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey)
 	agentArgs := func(listen, dir, az string) []string {
 		return []string{"agent", "--cluster", clusterName, "--server", "http://" + s.apiAddr, "--listen", listen,
-			"--data-dir", dir, "--access-key-id", creds.AccessKeyID, "--secret-access-key", creds.SecretAccessKey,
+			"--data-dir", dir, "--credentials-file", filepath.Join(s.dataDir, "agent-credentials.json"),
 			"--attribute", "availability-zone=" + az}
 	}
 	s.agent = s.daemon("holdfast agent a", "agent-a.log", agentArgs(s.agentAddr, s.agentDir, "a")...)

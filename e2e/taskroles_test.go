@@ -238,3 +238,60 @@ func TestSDKInATask(t *testing.T) {
 		t.Errorf("aws sts get-caller-identity in a task: %q, want %s", got, sessionOf(cliTask))
 	}
 }
+
+// The local agent of `holdfast up` does not hold the root's keys: it
+// registers with the agents' identity and then speaks as its instance's
+// own, which it keeps across restarts and which may do nothing but the
+// agent protocol for that instance.
+func TestAgentHasItsOwnIdentity(t *testing.T) {
+	testutil.SkipUnlessE2E(t)
+	s := startUp(t)
+	ctx := context.Background()
+	agentUsers := func() []string {
+		out, err := testutil.IAMClient("http://"+s.apiAddr, creds).ListUsers(ctx, &iam.ListUsersInput{PathPrefix: aws.String("/holdfast/")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, u := range out.Users {
+			names = append(names, aws.ToString(u.Path)+aws.ToString(u.UserName))
+		}
+		return names
+	}
+	before := agentUsers()
+	if len(before) != 2 || before[0] != "/holdfast/agents/agent-"+strings.TrimPrefix(before[0], "/holdfast/agents/agent-") ||
+		before[1] != "/holdfast/holdfast-agent" {
+		t.Fatalf("identities under /holdfast/: %v, want the agents' and one instance's", before)
+	}
+	for _, f := range []string{filepath.Join(s.dataDir, "agent-credentials.json"), filepath.Join(s.dataDir, "agent", "identity.json")} {
+		fi, err := os.Stat(f)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v, want mode 0600", f, fi, err)
+		}
+	}
+	var own testutil.Credentials
+	b, _ := os.ReadFile(filepath.Join(s.dataDir, "agent", "identity.json"))
+	if err := json.Unmarshal(b, &own); err != nil || own.AccessKeyID == "" || own.AccessKeyID == creds.AccessKeyID {
+		t.Fatalf("identity.json: %s %v", b, err)
+	}
+	if _, err := testutil.ECSClient("http://"+s.apiAddr, own).ListClusters(ctx, &ecs.ListClustersInput{}); err == nil ||
+		!strings.Contains(err.Error(), "AccessDeniedException") {
+		t.Fatalf("the agent's identity listed clusters: %v", err)
+	}
+
+	// A restart keeps the identity and the instance.
+	if !s.main.Stop(os.Interrupt, 10*time.Second) {
+		t.Fatal("holdfast up did not stop on SIGINT")
+	}
+	s.startServer(t)
+	if after := agentUsers(); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("identities after a restart: %v, before %v", after, before)
+	}
+	out, err := s.ecs.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Status: ecstypes.ContainerInstanceStatusActive})
+	if err != nil || len(out.ContainerInstanceArns) != 1 ||
+		!strings.HasSuffix(before[0], shortARN(out.ContainerInstanceArns[0])) {
+		t.Fatalf("instances after a restart: %v %v", out, err)
+	}
+}
+
+func shortARN(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }

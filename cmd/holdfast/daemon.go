@@ -236,13 +236,18 @@ func upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The local agent has the agents' identity, not the root's.
+			agentKey, agentSecret, _, err := srv.AgentCredentials(context.Background())
+			if err != nil {
+				return err
+			}
 			ag, err := startAgent(agent.Config{
 				Cluster:               "default",
 				ServerURL:             "http://" + apiAddr,
 				DataDir:               filepath.Join(f.dataDir, "agent"),
 				Region:                f.region,
-				AccessKeyID:           cfg.AccessKeyID,
-				SecretAccessKey:       cfg.SecretAccessKey,
+				AccessKeyID:           agentKey,
+				SecretAccessKey:       agentSecret,
 				LogLimits:             logLimits,
 				ProtectionCredentials: protectAs,
 				Logger:                log.With("part", "agent"),
@@ -389,6 +394,17 @@ func serverCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			agentKey, _, agentCreated, err := srv.AgentCredentials(context.Background())
+			if err != nil {
+				return err
+			}
+			agentFile := filepath.Join(f.dataDir, server.AgentCredentialsFile)
+			if agentCreated {
+				fmt.Fprintf(cmd.OutOrStdout(), "agents' credentials (access key %s) saved in %s: give them to `holdfast agent --credentials-file`\n",
+					agentKey, agentFile)
+			} else {
+				log.Info("agents' credentials", "file", agentFile, "accessKeyId", agentKey)
+			}
 			ctx, cancel := signalContext()
 			defer cancel()
 			log.Info("control plane listening", "api", "http://"+addr, "data-dir", f.dataDir, "store", cfg.Store.String())
@@ -406,7 +422,7 @@ func serverCmd() *cobra.Command {
 }
 
 func agentCmd() *cobra.Command {
-	var cluster, serverURL, listen, dataDir, region, accessKey, logLevel string
+	var cluster, serverURL, listen, dataDir, region, accessKey, logLevel, credsFile string
 	var secret secretFlags
 	var attrs []string
 	var lf logFlags
@@ -427,8 +443,20 @@ func agentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if (accessKey == "" || secretKey == "") && credsFile != "" {
+				b, err := os.ReadFile(credsFile)
+				if err != nil {
+					return err
+				}
+				var c savedCredentials
+				if err := json.Unmarshal(b, &c); err != nil {
+					return fmt.Errorf("%s: %w", credsFile, err)
+				}
+				accessKey, secretKey = c.AccessKeyID, c.SecretAccessKey
+			}
 			if accessKey == "" || secretKey == "" {
-				return errors.New("the agent needs the control plane's credentials: --access-key-id or $HOLDFAST_ACCESS_KEY_ID, and --secret-access-key-file, $HOLDFAST_SECRET_ACCESS_KEY_FILE or $HOLDFAST_SECRET_ACCESS_KEY")
+				return errors.New("the agent needs the agents' credentials (agent-credentials.json in the control plane's data dir): " +
+					"--credentials-file, or --access-key-id or $HOLDFAST_ACCESS_KEY_ID with --secret-access-key-file, $HOLDFAST_SECRET_ACCESS_KEY_FILE or $HOLDFAST_SECRET_ACCESS_KEY")
 			}
 			ag, err := startAgent(agent.Config{
 				Cluster:         cluster,
@@ -455,7 +483,9 @@ func agentCmd() *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", defaultAgentListen, "HOST:PORT of the task endpoint (what ECS_AGENT_URI points at)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./.holdfast-agent", "directory for task records, logs and runtime state")
 	cmd.Flags().StringVar(&region, "region", defaultRegion, "region the control plane signs for")
-	cmd.Flags().StringVar(&accessKey, "access-key-id", "", "access key id (else $HOLDFAST_ACCESS_KEY_ID)")
+	cmd.Flags().StringVar(&accessKey, "access-key-id", "", "the agents' access key id (else $HOLDFAST_ACCESS_KEY_ID, else --credentials-file)")
+	cmd.Flags().StringVar(&credsFile, "credentials-file", "",
+		"the agents' credentials: a copy of agent-credentials.json from the control plane's data dir (keep it mode 0600)")
 	secret.add(cmd, "")
 	cmd.Flags().StringArrayVar(&attrs, "attribute", nil, "container-instance attribute NAME=VALUE (repeatable), e.g. availability-zone=a")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

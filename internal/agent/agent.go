@@ -47,8 +47,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/holdfast/holdfast/internal/agent/ctr"
 	"github.com/holdfast/holdfast/internal/agent/ctr/logfile"
@@ -105,7 +103,6 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	rt     ctr.Runtime
-	ecs    *ecs.Client
 	raw    *rawClient
 	httpTr *http.Transport // the agent's own connections to the control plane
 	taskEP http.Handler
@@ -126,12 +123,17 @@ type Agent struct {
 	// byCredentials resolves credentials ids to task ids (credentials.go).
 	byCredentials map[string]string
 	// key derives the tasks' credentials ids and tokens.
-	key        []byte
-	runners    map[string]*runner // by task id, while Run runs
-	runCtx     context.Context    // Run's context; nil before Run
-	reportWake chan struct{}
-	ready      chan struct{}
-	readyOnce  sync.Once
+	key []byte
+	// creds are what the agent signs with (identity.go); ownIdentity:
+	// they are the instance's own identity. Only New and Run's goroutine
+	// change them.
+	creds       *switchableCredentials
+	ownIdentity bool
+	runners     map[string]*runner // by task id, while Run runs
+	runCtx      context.Context    // Run's context; nil before Run
+	reportWake  chan struct{}
+	ready       chan struct{}
+	readyOnce   sync.Once
 }
 
 type containerRef struct {
@@ -184,19 +186,14 @@ func New(cfg Config) (*Agent, error) {
 		closeRT()
 		return nil, err
 	}
-	creds := credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")
+	creds := &switchableCredentials{}
+	creds.set(cfg.AccessKeyID, cfg.SecretAccessKey)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	a := &Agent{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		rt:     rt,
 		httpTr: tr,
-		ecs: ecs.New(ecs.Options{
-			Region:       cfg.Region,
-			BaseEndpoint: aws.String(cfg.ServerURL),
-			Credentials:  creds,
-			HTTPClient:   &http.Client{Timeout: 30 * time.Second, Transport: tr},
-		}),
 		raw: &rawClient{endpoint: cfg.ServerURL, region: cfg.Region, creds: creds,
 			http: &http.Client{Timeout: cfg.PollWait + 20*time.Second, Transport: tr}, signer: v4.NewSigner()},
 		writeFile:     writeFileSync,
@@ -204,6 +201,7 @@ func New(cfg Config) (*Agent, error) {
 		byRuntime:     map[string]containerRef{},
 		byEndpoint:    map[string]containerRef{},
 		byCredentials: map[string]string{},
+		creds:         creds,
 		key:           key,
 		runners:       map[string]*runner{},
 		reportWake:    make(chan struct{}, 1),
@@ -224,6 +222,7 @@ func New(cfg Config) (*Agent, error) {
 		epCfg.ProtectWithClientCredentials = true
 	}
 	a.taskEP = endpoint.New(epCfg)
+	a.loadIdentity()
 	if err := a.load(); err != nil {
 		closeRT()
 		return nil, err

@@ -9,39 +9,58 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
-
 	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/domain"
 )
 
+// registerTarget is ECS's RegisterContainerInstance, called with the raw
+// client to read holdfast's extension of its answer (agentapi.RegisterOutput).
+const registerTarget = "AmazonEC2ContainerServiceV20141113.RegisterContainerInstance"
+
 // register registers (or re-registers, after a restart) the container
-// instance.
+// instance, adopting the instance's own identity when the answer has one.
 func (a *Agent) register(ctx context.Context) error {
-	attrs := []ecstypes.Attribute{{Name: aws.String("holdfast.agent-url"), Value: aws.String("http://" + a.cfg.Listen)}}
+	type attribute struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	}
+	in := struct {
+		Cluster              string            `json:"cluster"`
+		ContainerInstanceARN string            `json:"containerInstanceArn,omitempty"`
+		Attributes           []attribute       `json:"attributes"`
+		VersionInfo          map[string]string `json:"versionInfo"`
+	}{
+		Cluster:              a.cfg.Cluster,
+		ContainerInstanceARN: a.InstanceARN(),
+		Attributes:           []attribute{{"holdfast.agent-url", "http://" + a.cfg.Listen}},
+		VersionInfo:          map[string]string{"agentVersion": Version},
+	}
 	keys := make([]string, 0, len(a.cfg.Attributes))
 	for k := range a.cfg.Attributes {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		attrs = append(attrs, ecstypes.Attribute{Name: aws.String(k), Value: aws.String(a.cfg.Attributes[k])})
+		in.Attributes = append(in.Attributes, attribute{k, a.cfg.Attributes[k]})
 	}
-	in := &ecs.RegisterContainerInstanceInput{
-		Cluster:     aws.String(a.cfg.Cluster),
-		Attributes:  attrs,
-		VersionInfo: &ecstypes.VersionInfo{AgentVersion: aws.String(Version)},
+	var out agentapi.RegisterOutput
+	err := a.raw.call(ctx, registerTarget, in, &out)
+	if err != nil && a.ownIdentity && unrecognized(err) {
+		// The instance's identity is gone (it was deregistered):
+		// register anew with the credentials the agent was given.
+		a.log.Warn("the control plane no longer knows this instance's identity; registering anew", "err", err)
+		a.dropIdentity()
+		return a.register(ctx)
 	}
-	if arn := a.InstanceARN(); arn != "" {
-		in.ContainerInstanceArn = aws.String(arn)
-	}
-	out, err := a.ecs.RegisterContainerInstance(ctx, in)
 	if err != nil {
 		return err
 	}
-	arn := aws.ToString(out.ContainerInstance.ContainerInstanceArn)
+	if out.AgentCredentials != nil {
+		if err := a.adoptIdentity(out.AgentCredentials); err != nil {
+			return err
+		}
+	}
+	arn := out.ContainerInstance.ContainerInstanceARN
 	a.mu.Lock()
 	a.instanceARN = arn
 	write := a.writeFile // replaced by tests

@@ -108,3 +108,21 @@ type TaskCredentialsOutput struct {
 	SessionToken    string    `json:"sessionToken"`
 	Expiration      time.Time `json:"expiration"`
 }
+
+// AgentCredentials are a container instance's own access key, which the
+// control plane returns once, in the answer to the RegisterContainerInstance
+// that created the instance's identity (as holdfastAgentCredentials): the
+// agent keeps it and speaks the agent protocol with it from then on.
+type AgentCredentials struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+}
+
+// RegisterOutput is RegisterContainerInstance's answer as the agent reads
+// it: the ECS shape plus holdfast's extension.
+type RegisterOutput struct {
+	ContainerInstance struct {
+		ContainerInstanceARN string `json:"containerInstanceArn"`
+	} `json:"containerInstance"`
+	AgentCredentials *AgentCredentials `json:"holdfastAgentCredentials,omitempty"`
+}

@@ -80,8 +80,11 @@ func startClusterWith(ctx context.Context, self string, logf func(string, ...any
 	if c.agentAddr, err = freePort(); err != nil {
 		return c, err
 	}
+	// The agent has the agents' identity (the server creates it), as
+	// operators run it, not the root's keys.
 	c.agent, err = c.spawn(c.self, "agent.log", "agent", "--cluster", "default", "--server", "http://"+c.apiAddr,
-		"--listen", c.agentAddr, "--data-dir", c.agentDir, "--access-key-id", benchKey, "--log-level", "warn")
+		"--listen", c.agentAddr, "--data-dir", c.agentDir, "--credentials-file", filepath.Join(c.serverDir, "agent-credentials.json"),
+		"--log-level", "warn")
 	if err != nil {
 		return c, err
 	}

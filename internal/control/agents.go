@@ -324,17 +324,25 @@ func (a *Agents) RegisterContainerInstance(ctx context.Context, in RegisterConta
 			}
 			if old := getInstance(tx, cluster, id); old != nil && old.Status != domain.Inactive {
 				ci = cloneInstance(old)
+				if ci.Internal.Agent == "" {
+					// An instance registered by the root, claimed by an
+					// agent identity (after an upgrade).
+					ci.Internal.Agent = in.Agent
+				}
 			}
 		}
 		if ci == nil {
-			id := newID()
+			id := in.ID
+			if id == "" || getInstance(tx, cluster, id) != nil {
+				id = newID()
+			}
 			ci = &domain.ContainerInstance{
 				ContainerInstanceARN: a.part.ContainerInstanceARN(cluster, id),
 				EC2InstanceID:        "hf-" + id[:17],
 				Version:              1,
 				Status:               domain.Active,
 				RegisteredAt:         domain.TimePtr(now),
-				Internal:             &domain.InstanceInternal{ID: id, ClusterName: cluster},
+				Internal:             &domain.InstanceInternal{ID: id, ClusterName: cluster, Agent: in.Agent},
 			}
 		}
 		ci.Attributes = in.Attributes

@@ -16,6 +16,11 @@ type RegisterContainerInstanceInput struct {
 	VersionInfo          json.RawMessage    `json:"versionInfo"`
 	TotalResources       json.RawMessage    `json:"totalResources"`
 	Tags                 []domain.Tag       `json:"tags"`
+	// ID and Agent are set by the control plane, not the caller: a new
+	// instance gets the id ID (when set) and is bound to the agent
+	// identity Agent (see domain.InstanceInternal.Agent).
+	ID    string `json:"-"`
+	Agent string `json:"-"`
 }
 
 // ContainerInstanceOutput wraps one instance.

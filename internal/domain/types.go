@@ -371,6 +371,10 @@ type InstanceInternal struct {
 	ID          string    `json:"id"`
 	ClusterName string    `json:"clusterName"`
 	LastSeen    time.Time `json:"lastSeen,omitzero"`
+	// Agent is the ARN of the identity holdfast created for the
+	// instance's agent ("" for an instance registered by the root): only
+	// it may speak the agent protocol for the instance.
+	Agent string `json:"agent,omitempty"`
 }
 
 // AZ returns the instance's availability-zone attribute ("" if none).

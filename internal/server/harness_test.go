@@ -135,13 +135,19 @@ func hfClient(addr string) *ecs.Client {
 // hfRaw sends a signed AWS JSON 1.1 request and returns status and body.
 func hfRaw(t *testing.T, addr, target string, body []byte) (int, []byte) {
 	t.Helper()
+	return hfRawAs(t, addr, target, body, hfCreds)
+}
+
+// hfRawAs is hfRaw signed with c.
+func hfRawAs(t *testing.T, addr, target string, body []byte, c testutil.Credentials) (int, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", target)
-	testutil.Sign(t, req, body, hfCreds, "ecs", hfRegion, time.Now())
+	testutil.Sign(t, req, body, c, "ecs", hfRegion, time.Now())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s: %v", target, err)

@@ -7,9 +7,7 @@ package server
 
 import (
 	"context"
-	"strings"
 
-	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/control"
 	"github.com/holdfast/holdfast/internal/iam"
@@ -18,11 +16,12 @@ import (
 // ECSPrefix is the X-Amz-Target prefix of the ECS API.
 const ECSPrefix = api.ECSTargetPrefix
 
-// Register installs every supported operation on the API server: the ECS
-// operations, and the agent protocol (its ECS operations and its poll).
+// Register installs the ECS operations on the API server, except those of
+// the agent protocol (Server.registerAgentProtocol).
 // Each ECS operation is authorized against the resources ECS's
 // authorization reference names for it (iam.ECSActions).
-func Register(a *api.Server, s *control.ECS, ag *control.Agents) {
+// It returns the action of every ECS operation (iam.ECSActions).
+func Register(a *api.Server, s *control.ECS) map[string]api.ActionFunc {
 	ops := map[string]api.Handler{
 		"CreateCluster":                 api.Op(s.CreateCluster),
 		"DescribeClusters":              api.Op(s.DescribeClusters),
@@ -45,9 +44,6 @@ func Register(a *api.Server, s *control.ECS, ag *control.Agents) {
 		"ListContainerInstances":        api.Op(s.ListContainerInstances),
 		"DescribeContainerInstances":    api.Op(s.DescribeContainerInstances),
 		"UpdateContainerInstancesState": api.Op(s.UpdateContainerInstancesState),
-		"RegisterContainerInstance":     api.Op(ag.RegisterContainerInstance),
-		"DeregisterContainerInstance":   api.Op(s.DeregisterContainerInstance),
-		"SubmitTaskStateChange":         api.Op(ag.SubmitTaskStateChange),
 		"UpdateTaskProtection":          api.Op(s.UpdateTaskProtection),
 		"TagResource":                   api.Op(s.TagResource),
 		"UntagResource":                 api.Op(s.UntagResource),
@@ -58,8 +54,7 @@ func Register(a *api.Server, s *control.ECS, ag *control.Agents) {
 	for name, h := range ops {
 		a.Handle(api.ECS, name, api.Operation{Handler: h, Action: actions[name]})
 	}
-	a.Handle(api.HoldfastAgent, strings.TrimPrefix(agentapi.PollTarget, api.HoldfastAgent.TargetPrefix+"."),
-		api.Operation{Handler: api.Op(ag.Poll), Action: pollAction(s.Partition())})
+	return actions
 }
 
 // latestRevision is the revision DescribeTaskDefinition resolves a bare

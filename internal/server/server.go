@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/holdfast/holdfast/internal/agentapi"
 	"github.com/holdfast/holdfast/internal/api"
 	"github.com/holdfast/holdfast/internal/clock"
 	"github.com/holdfast/holdfast/internal/control"
@@ -91,6 +89,9 @@ type Server struct {
 	ln          net.Listener
 	http        *netguard.Server
 	ready       atomic.Bool
+	// rootAgentWarned: the warning about an agent with the root's keys
+	// was logged.
+	rootAgentWarned atomic.Bool
 	// ExtraReady, if set, must also report true before /healthz is 200
 	// (holdfast up waits for its local agent).
 	ExtraReady func() bool
@@ -159,9 +160,8 @@ func New(cfg Config) (*Server, error) {
 		Agents:     control.NewAgents(st, part, clog),
 		Controller: control.NewController(st, part, clog),
 	}
-	Register(a, s.ECS, s.Agents)
-	a.Handle(api.HoldfastAgent, strings.TrimPrefix(agentapi.TaskCredentialsTarget, api.HoldfastAgent.TargetPrefix+"."),
-		api.Operation{Handler: api.Op(s.getTaskCredentials), Action: pollAction(part)})
+	actions := Register(a, s.ECS)
+	s.registerAgentProtocol(a, actions)
 	s.ECS.CheckTaskRole = s.checkTaskRole
 	ids.Register(a)
 	s.Autoscaling = newAutoscaling(cfg, st, s.ECS)

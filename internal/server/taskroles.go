@@ -46,6 +46,11 @@ func (s *Server) checkTaskRole(ctx context.Context, clusterARN, roleARN string) 
 
 // getTaskCredentials is the agent protocol's GetTaskCredentials.
 func (s *Server) getTaskCredentials(ctx context.Context, in agentapi.TaskCredentialsInput) (*agentapi.TaskCredentialsOutput, error) {
+	if bound, ok := s.Agents.InstanceAgent(in.Cluster, in.ContainerInstanceARN); ok {
+		if err := onlyAgent(ctx, bound, "ecs:Poll", in.ContainerInstanceARN); err != nil {
+			return nil, err
+		}
+	}
 	role, clusterARN, err := s.Agents.TaskRole(in)
 	if err != nil {
 		return nil, err

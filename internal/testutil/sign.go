@@ -18,7 +18,7 @@ import (
 func Sign(t testing.TB, req *http.Request, body []byte, c Credentials, service, region string, at time.Time) {
 	t.Helper()
 	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey}
+	creds := aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), service, region, at); err != nil {
 		t.Fatal(err)
 	}
