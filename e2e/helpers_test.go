@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -56,6 +59,19 @@ type system struct {
 	ecs       *ecs.Client
 	http      *http.Client
 	roleARN   string // the tasks' role, once created (taskRole)
+	// tlsPool, when set, is what clients trust: the API serves TLS.
+	tlsPool *x509.CertPool
+}
+
+// iamClient is an IAM client for the system, as its root.
+func (s *system) iamClient() *iam.Client {
+	if s.tlsPool == nil {
+		return testutil.IAMClient("http://"+s.apiAddr, creds)
+	}
+	return iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String("https://" + s.apiAddr), Credentials: creds.Provider(),
+		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSClientConfig = &tls.Config{RootCAs: s.tlsPool}
+		})})
 }
 
 func newSystem(t *testing.T) *system {
@@ -292,7 +308,7 @@ func (s *system) taskRole(t *testing.T) string {
 		return s.roleARN
 	}
 	ctx := context.Background()
-	c := testutil.IAMClient("http://"+s.apiAddr, creds)
+	c := s.iamClient()
 	if out, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("e2e-task")}); err == nil {
 		s.roleARN = aws.ToString(out.Role.Arn)
 		return s.roleARN

@@ -25,7 +25,7 @@ import (
 func (s *system) createTaskRole(t *testing.T, name, policy string) string {
 	t.Helper()
 	ctx := context.Background()
-	c := testutil.IAMClient("http://"+s.apiAddr, creds)
+	c := s.iamClient()
 	out, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(taskRoleTrust)})
 	if err != nil {
 		t.Fatalf("CreateRole %s: %v", name, err)

@@ -45,6 +45,8 @@ type controlFlags struct {
 	heartbeat                        time.Duration
 	metricsPeriod                    time.Duration
 	taskCredsDuration                time.Duration
+	tlsCert, tlsKey                  string
+	tlsSelfSigned                    bool
 	rateLimits                       bool
 	logLevel                         string
 }
@@ -64,6 +66,10 @@ func (f *controlFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.taskCredsDuration, "task-credentials-duration", server.DefaultTaskCredentialsDuration,
 		"how long the task role sessions issued to agents last (agents refresh them half way)")
 	_ = cmd.Flags().MarkHidden("task-credentials-duration") // for tests that watch credentials rotate
+	cmd.Flags().StringVar(&f.tlsCert, "tls-cert", "", "serve --listen (the API and the agent protocol) over TLS with this PEM certificate (with --tls-key)")
+	cmd.Flags().StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
+	cmd.Flags().BoolVar(&f.tlsSelfSigned, "tls-self-signed", false,
+		"serve --listen over TLS with a self-signed certificate generated in <data-dir>/tls (clients trust it with AWS_CA_BUNDLE)")
 }
 
 func newLogger(level string) *slog.Logger {
@@ -135,7 +141,36 @@ func (f *controlFlags) serverConfig(log *slog.Logger) (server.Config, bool, erro
 	if err != nil {
 		return server.Config{}, false, err
 	}
+	if f.tlsSelfSigned {
+		if f.tlsCert != "" || f.tlsKey != "" {
+			return server.Config{}, false, errors.New("--tls-self-signed or --tls-cert/--tls-key, not both")
+		}
+		var hosts []string
+		if h, _, err := net.SplitHostPort(f.listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+			hosts = append(hosts, h)
+		}
+		if name, err := os.Hostname(); err == nil {
+			hosts = append(hosts, name)
+		}
+		var created bool
+		f.tlsCert, f.tlsKey, created, err = server.SelfSignedCertificate(filepath.Join(f.dataDir, "tls"), hosts)
+		if err != nil {
+			return server.Config{}, false, fmt.Errorf("self-signed certificate: %w", err)
+		}
+		if created {
+			log.Info("generated a self-signed TLS certificate: clients trust it with AWS_CA_BUNDLE", "cert", f.tlsCert)
+		}
+	}
+	for _, p := range []*string{&f.tlsCert, &f.tlsKey} {
+		if *p != "" {
+			if abs, err := filepath.Abs(*p); err == nil {
+				*p = abs
+			}
+		}
+	}
 	return server.Config{
+		TLSCertFile:             f.tlsCert,
+		TLSKeyFile:              f.tlsKey,
 		TaskCredentialsDuration: f.taskCredsDuration,
 		DataDir:                 f.dataDir,
 		Listen:                  f.listen,
@@ -232,8 +267,7 @@ func upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			apiAddr, err := srv.Listen()
-			if err != nil {
+			if _, err := srv.Listen(); err != nil {
 				return err
 			}
 			// The local agent has the agents' identity, not the root's.
@@ -241,9 +275,13 @@ func upCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := saveEndpoint(f.dataDir, srv.URL(), cfg.TLSCertFile); err != nil {
+				return err
+			}
 			ag, err := startAgent(agent.Config{
 				Cluster:               "default",
-				ServerURL:             "http://" + apiAddr,
+				ServerURL:             srv.URL(),
+				CABundle:              cfg.TLSCertFile,
 				DataDir:               filepath.Join(f.dataDir, "agent"),
 				Region:                f.region,
 				AccessKeyID:           agentKey,
@@ -272,7 +310,7 @@ func upCmd() *cobra.Command {
 			go func() { agDone <- ag.Run(ctx) }()
 			select {
 			case <-ag.Ready():
-				printBanner(cmd, apiAddr, ag.addr, cfg, generated, f.dataDir)
+				printBanner(cmd, srv.URL(), ag.addr, cfg, generated, f.dataDir)
 			case err := <-srvDone:
 				cancel()
 				<-agDone
@@ -336,10 +374,10 @@ func (l *localAgent) stop() {
 	_ = l.http.Shutdown(ctx)
 }
 
-func printBanner(cmd *cobra.Command, apiAddr, agentAddr string, cfg server.Config, generated bool, dataDir string) {
+func printBanner(cmd *cobra.Command, apiURL, agentAddr string, cfg server.Config, generated bool, dataDir string) {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "holdfast is up.\n")
-	fmt.Fprintf(w, "  AWS API:        http://%s   (GET /healthz, /metrics)\n", apiAddr)
+	fmt.Fprintf(w, "  AWS API:        %s   (GET /healthz, /metrics)\n", apiURL)
 	fmt.Fprintf(w, "  task endpoint:  http://%s   (ECS_AGENT_URI for tasks)\n", agentAddr)
 	fmt.Fprintf(w, "  data dir:       %s\n", dataDir)
 	if generated {
@@ -349,8 +387,12 @@ func printBanner(cmd *cobra.Command, apiAddr, agentAddr string, cfg server.Confi
 	fmt.Fprintf(w, "export AWS_ACCESS_KEY_ID=%s\n", cfg.AccessKeyID)
 	fmt.Fprintf(w, "export AWS_SECRET_ACCESS_KEY=%s\n", cfg.SecretAccessKey)
 	fmt.Fprintf(w, "export AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", cfg.Region, cfg.Region)
-	fmt.Fprintf(w, "export AWS_ENDPOINT_URL=http://%s\n", apiAddr)
-	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_ECS=http://%s\n\n", apiAddr)
+	fmt.Fprintf(w, "export AWS_ENDPOINT_URL=%s\n", apiURL)
+	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_ECS=%s\n", apiURL)
+	if cfg.TLSCertFile != "" {
+		fmt.Fprintf(w, "export AWS_CA_BUNDLE=%s\n", cfg.TLSCertFile)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Then: aws ecs list-clusters   or   holdfast ps\n")
 }
 
@@ -390,7 +432,7 @@ func serverCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			addr, err := srv.Listen()
+			_, err = srv.Listen()
 			if err != nil {
 				return err
 			}
@@ -407,7 +449,7 @@ func serverCmd() *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			log.Info("control plane listening", "api", "http://"+addr, "data-dir", f.dataDir, "store", cfg.Store.String())
+			log.Info("control plane listening", "api", srv.URL(), "data-dir", f.dataDir, "store", cfg.Store.String())
 			if generated {
 				fmt.Fprintf(cmd.OutOrStdout(), "generated credentials (saved in %s):\nexport AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\n",
 					filepath.Join(f.dataDir, "credentials.json"), cfg.AccessKeyID, cfg.SecretAccessKey)
@@ -422,7 +464,7 @@ func serverCmd() *cobra.Command {
 }
 
 func agentCmd() *cobra.Command {
-	var cluster, serverURL, listen, dataDir, region, accessKey, logLevel, credsFile string
+	var cluster, serverURL, listen, dataDir, region, accessKey, logLevel, credsFile, caBundle string
 	var secret secretFlags
 	var attrs []string
 	var lf logFlags
@@ -461,6 +503,7 @@ func agentCmd() *cobra.Command {
 			ag, err := startAgent(agent.Config{
 				Cluster:         cluster,
 				ServerURL:       strings.TrimRight(serverURL, "/"),
+				CABundle:        caBundle,
 				DataDir:         dataDir,
 				Region:          region,
 				AccessKeyID:     accessKey,
@@ -479,7 +522,9 @@ func agentCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&cluster, "cluster", "default", "cluster to register with")
-	cmd.Flags().StringVar(&serverURL, "server", "http://"+defaultListen, "control plane API URL")
+	cmd.Flags().StringVar(&serverURL, "server", "http://"+defaultListen, "control plane API URL (https:// when it serves TLS)")
+	cmd.Flags().StringVar(&caBundle, "ca-bundle", os.Getenv("AWS_CA_BUNDLE"),
+		"PEM certificates to trust for the control plane besides the system's (its self-signed certificate); default $AWS_CA_BUNDLE")
 	cmd.Flags().StringVar(&listen, "listen", defaultAgentListen, "HOST:PORT of the task endpoint (what ECS_AGENT_URI points at)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./.holdfast-agent", "directory for task records, logs and runtime state")
 	cmd.Flags().StringVar(&region, "region", defaultRegion, "region the control plane signs for")
@@ -500,26 +545,68 @@ func envCmd() *cobra.Command {
 		Short: "Print the environment for the AWS CLI and SDKs: eval \"$(holdfast env)\"",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f := controlFlags{dataDir: dataDir}
-			b, err := os.ReadFile(filepath.Join(dataDir, "credentials.json"))
-			if err != nil {
-				return fmt.Errorf("no credentials in %s: start `holdfast up --data-dir %s` first", dataDir, f.dataDir)
-			}
+			// The root's keys, when holdfast up generated and saved them;
+			// given as flags or environment, they are not repeated here.
 			var c savedCredentials
-			if err := json.Unmarshal(b, &c); err != nil {
+			b, err := os.ReadFile(filepath.Join(dataDir, "credentials.json"))
+			if err == nil {
+				err = json.Unmarshal(b, &c)
+			}
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
+			if c.AccessKeyID == "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "# no credentials.json in %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY yourself\n", dataDir)
+			}
+			url, ca := "http://"+listen, ""
+			if !cmd.Flags().Changed("listen") {
+				// What the running (or last) holdfast up serves.
+				if e, err := readEndpoint(dataDir); err == nil {
+					url, ca = e.URL, e.CABundle
+				}
+			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "export AWS_ACCESS_KEY_ID=%s\n", c.AccessKeyID)
-			fmt.Fprintf(w, "export AWS_SECRET_ACCESS_KEY=%s\n", c.SecretAccessKey)
+			if c.AccessKeyID != "" {
+				fmt.Fprintf(w, "export AWS_ACCESS_KEY_ID=%s\n", c.AccessKeyID)
+				fmt.Fprintf(w, "export AWS_SECRET_ACCESS_KEY=%s\n", c.SecretAccessKey)
+			}
 			fmt.Fprintf(w, "export AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", region, region)
-			fmt.Fprintf(w, "export AWS_ENDPOINT_URL=http://%s\n", listen)
-			fmt.Fprintf(w, "export AWS_ENDPOINT_URL_ECS=http://%s\n", listen)
+			fmt.Fprintf(w, "export AWS_ENDPOINT_URL=%s\n", url)
+			fmt.Fprintf(w, "export AWS_ENDPOINT_URL_ECS=%s\n", url)
+			if ca != "" {
+				fmt.Fprintf(w, "export AWS_CA_BUNDLE=%s\n", ca)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "data dir of 'holdfast up' (holds credentials.json)")
-	cmd.Flags().StringVar(&listen, "listen", defaultListen, "the API address holdfast up listens on")
+	cmd.Flags().StringVar(&listen, "listen", defaultListen, "the API address holdfast up listens on (default: what it saved in the data dir)")
 	cmd.Flags().StringVar(&region, "region", defaultRegion, "region")
 	return cmd
+}
+
+// endpointFile is what `holdfast up` saves of the API it serves, for
+// `holdfast env`.
+type endpointFile struct {
+	URL      string `json:"url"`
+	CABundle string `json:"caBundle,omitempty"`
+}
+
+func saveEndpoint(dataDir, url, caBundle string) error {
+	if caBundle != "" {
+		if abs, err := filepath.Abs(caBundle); err == nil {
+			caBundle = abs
+		}
+	}
+	b, _ := json.MarshalIndent(endpointFile{URL: url, CABundle: caBundle}, "", "  ")
+	return os.WriteFile(filepath.Join(dataDir, "endpoint.json"), b, 0o644)
+}
+
+func readEndpoint(dataDir string) (endpointFile, error) {
+	var e endpointFile
+	b, err := os.ReadFile(filepath.Join(dataDir, "endpoint.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &e)
+	}
+	return e, err
 }

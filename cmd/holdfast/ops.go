@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ func addOperatorCommands(root *cobra.Command) {
 // opsFlags are the flags every operator command takes.
 type opsFlags struct {
 	cluster, endpoint, dataDir, region, output string
+	accessKey, secretFile                      string
 }
 
 func (f *opsFlags) add(cmd *cobra.Command) {
@@ -31,18 +33,31 @@ func (f *opsFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.dataDir, "data-dir", cli.DefaultDataDir, "data dir of 'holdfast up', for its credentials.json when AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset")
 	fl.StringVar(&f.region, "region", "", "region to sign for (default $AWS_REGION, else $AWS_DEFAULT_REGION, else "+cli.DefaultRegion+")")
 	fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	fl.StringVar(&f.accessKey, "access-key-id", "", "access key id to sign with (with --secret-access-key-file); else $HOLDFAST_ACCESS_KEY_ID, "+
+		"the data dir's credentials.json, then the AWS SDK's default chain (profiles included) when the endpoint is named")
+	fl.StringVar(&f.secretFile, "secret-access-key-file", "", "file whose first line is the secret access key of --access-key-id")
 }
 
 // run builds the client and runs fn with a context that ends on Ctrl-C.
 func (f *opsFlags) run(cmd *cobra.Command, fn func(context.Context, *cli.Client) error) error {
+	var secret string
+	if f.secretFile != "" {
+		b, err := os.ReadFile(f.secretFile)
+		if err != nil {
+			return err
+		}
+		secret, _, _ = strings.Cut(strings.TrimRight(string(b), "\r\n"), "\n")
+	}
 	c, err := cli.New(cli.Options{
-		Cluster:  f.cluster,
-		Endpoint: f.endpoint,
-		DataDir:  f.dataDir,
-		Region:   f.region,
-		Output:   f.output,
-		Stdout:   cmd.OutOrStdout(),
-		Stderr:   cmd.ErrOrStderr(),
+		AccessKeyID:     f.accessKey,
+		SecretAccessKey: secret,
+		Cluster:         f.cluster,
+		Endpoint:        f.endpoint,
+		DataDir:         f.dataDir,
+		Region:          f.region,
+		Output:          f.output,
+		Stdout:          cmd.OutOrStdout(),
+		Stderr:          cmd.ErrOrStderr(),
 	})
 	if err != nil {
 		return err

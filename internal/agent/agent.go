@@ -36,7 +36,10 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -60,8 +63,12 @@ const Version = "holdfast-agent/0.1.0"
 // Config configures an agent.
 type Config struct {
 	Cluster string
-	// ServerURL is the control plane's API URL (http://host:port).
+	// ServerURL is the control plane's API URL (http://host:port, or
+	// https:// when it serves TLS).
 	ServerURL string
+	// CABundle, when set, is a PEM file of certificates the agent trusts
+	// for the control plane, besides the system's (a self-signed one).
+	CABundle string
 	// Listen is the host:port the task endpoint is served on; tasks get
 	// ECS_AGENT_URI=http://<Listen>/api/<endpoint-id>.
 	Listen          string
@@ -189,6 +196,12 @@ func New(cfg Config) (*Agent, error) {
 	creds := &switchableCredentials{}
 	creds.set(cfg.AccessKeyID, cfg.SecretAccessKey)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	roots, err := caPool(cfg.CABundle)
+	if err != nil {
+		closeRT()
+		return nil, err
+	}
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	a := &Agent{
 		cfg:    cfg,
 		log:    cfg.Logger,
@@ -209,7 +222,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	epCfg := endpoint.Config{
 		Cluster:     cfg.Cluster,
-		ECS:         newEndpointECS(cfg, creds),
+		ECS:         newEndpointECS(cfg, creds, roots),
 		State:       lookup{a},
 		Credentials: credentialStore{a},
 		CallTimeout: cfg.CallTimeout,
@@ -218,7 +231,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.ProtectionCredentials != nil {
 		// Every protection call as the given identity, whatever the
 		// task's role; no credentials are looked up for it.
-		epCfg.ECS = newEndpointECS(cfg, cfg.ProtectionCredentials)
+		epCfg.ECS = newEndpointECS(cfg, cfg.ProtectionCredentials, roots)
 		epCfg.ProtectWithClientCredentials = true
 	}
 	a.taskEP = endpoint.New(epCfg)
@@ -323,4 +336,24 @@ func (b *backoff) sleep(ctx context.Context) {
 	case <-t.C:
 	}
 	b.d = min(b.d*2, 5*time.Second)
+}
+
+// caPool is the system's certificate pool plus the PEM file's
+// certificates; nil (the system's) without a file.
+func caPool(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", file)
+	}
+	return pool, nil
 }

@@ -97,10 +97,16 @@ func (a *Agent) credentialsEnv(lt *localTask, _ localContainer) []string {
 	if !a.credentialsOnLoopback(lt.TaskDef) {
 		return []string{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=" + path}
 	}
-	return []string{
+	env := []string{
 		"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://" + loopbackAddr(a.cfg.Listen) + path,
 		"AWS_CONTAINER_AUTHORIZATION_TOKEN=" + a.credentialsToken(lt.ID),
 	}
+	if a.cfg.CABundle != "" {
+		// The control plane serves TLS with a private certificate: the
+		// task's SDK trusts it as the agent does.
+		env = append(env, "AWS_CA_BUNDLE="+a.cfg.CABundle)
+	}
+	return env
 }
 
 // loopbackAddr is the address local processes reach the listener at: the

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net/http"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 // Protection API" after about 4 s, as DESIGN.md promises for a control
 // plane that is down, instead of a 500 after three quick refused attempts.
 // Every other error keeps the standard retryer's three attempts.
-func newEndpointECS(cfg Config, creds aws.CredentialsProvider) *ecs.Client {
+func newEndpointECS(cfg Config, creds aws.CredentialsProvider, roots *x509.CertPool) *ecs.Client {
 	std := retry.NewStandard(func(o *retry.StandardOptions) {
 		// The retry quota would turn a long outage into a 500 after
 		// about a hundred refused attempts.
@@ -29,7 +31,7 @@ func newEndpointECS(cfg Config, creds aws.CredentialsProvider) *ecs.Client {
 		Region:       cfg.Region,
 		BaseEndpoint: aws.String(cfg.ServerURL),
 		Credentials:  creds,
-		HTTPClient:   endpointHTTPClient(),
+		HTTPClient:   endpointHTTPClient(roots),
 		Retryer:      untilBudget{retry.AddWithMaxAttempts(std, 0).(aws.RetryerV2)},
 	})
 }
@@ -48,8 +50,9 @@ func (r untilBudget) RetryDelay(attempt int, err error) (time.Duration, error) {
 // endpointHTTPClient keeps enough idle connections to the control plane for
 // many tasks calling at once (the default transport keeps two per host, so
 // concurrent calls would keep opening new connections).
-func endpointHTTPClient() *http.Client {
+func endpointHTTPClient(roots *x509.CertPool) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	tr.MaxIdleConns = 256
 	tr.MaxIdleConnsPerHost = 128
 	return &http.Client{Timeout: 30 * time.Second, Transport: tr}

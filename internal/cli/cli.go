@@ -10,6 +10,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +24,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/smithy-go"
@@ -47,6 +51,14 @@ type Options struct {
 	DataDir  string
 	Region   string
 	Output   string // "table" (default) or "json"
+
+	// AccessKeyID and SecretAccessKey (with SessionToken) are the
+	// credentials given as flags; see Credentials for the search order.
+	AccessKeyID, SecretAccessKey, SessionToken string
+
+	// endpointNamed: the user named the endpoint (flag or environment);
+	// resolved: Resolve has run (it is idempotent).
+	endpointNamed, resolved bool
 
 	// Getenv reads the environment; nil means os.Getenv.
 	Getenv func(string) string
@@ -87,8 +99,17 @@ func (o Options) Resolve() Options {
 	if o.Cluster == "" {
 		o.Cluster = DefaultCluster
 	}
+	if o.resolved {
+		return o
+	}
+	o.resolved = true
 	if o.Endpoint == "" {
-		o.Endpoint = firstNonEmpty(getenv("AWS_ENDPOINT_URL_ECS"), getenv("AWS_ENDPOINT_URL"), DefaultEndpoint)
+		o.Endpoint = firstNonEmpty(getenv("AWS_ENDPOINT_URL_ECS"), getenv("AWS_ENDPOINT_URL"))
+	}
+	if o.Endpoint != "" {
+		o.endpointNamed = true
+	} else {
+		o.Endpoint = DefaultEndpoint
 	}
 	if !strings.Contains(o.Endpoint, "://") {
 		o.Endpoint = "http://" + o.Endpoint
@@ -124,40 +145,78 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// Credentials returns the credentials to sign with: $AWS_ACCESS_KEY_ID and
-// $AWS_SECRET_ACCESS_KEY (and $AWS_SESSION_TOKEN) when both are set, else
-// <data-dir>/credentials.json as written by `holdfast up`.
-func Credentials(o Options) (aws.Credentials, error) {
+// Credentials finds what the commands sign with, in this order:
+//
+//  1. the flags (Options.AccessKeyID and SecretAccessKey);
+//  2. $HOLDFAST_ACCESS_KEY_ID and $HOLDFAST_SECRET_ACCESS_KEY (and
+//     $HOLDFAST_SESSION_TOKEN);
+//  3. <data-dir>/credentials.json, the root's keys as `holdfast up`
+//     writes them;
+//  4. the AWS SDK's default chain ($AWS_ACCESS_KEY_ID, $AWS_PROFILE and
+//     the shared files, SSO, ...), so that a user's own IAM identity
+//     applies, but only when the user named the endpoint (--endpoint,
+//     $AWS_ENDPOINT_URL_ECS or $AWS_ENDPOINT_URL): a profile's keys are
+//     never sent to the default endpoint, which any local program could be
+//     listening on.
+//
+// It returns the provider and where the credentials come from.
+func Credentials(ctx context.Context, o Options) (aws.CredentialsProvider, string, error) {
 	o = o.Resolve()
-	id, secret := o.Getenv("AWS_ACCESS_KEY_ID"), o.Getenv("AWS_SECRET_ACCESS_KEY")
-	if id != "" && secret != "" {
-		return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: o.Getenv("AWS_SESSION_TOKEN"), Source: "environment"}, nil
+	static := func(id, secret, token string) aws.CredentialsProvider {
+		return credentials.NewStaticCredentialsProvider(id, secret, token)
+	}
+	if o.AccessKeyID != "" || o.SecretAccessKey != "" {
+		if o.AccessKeyID == "" || o.SecretAccessKey == "" {
+			return nil, "", errors.New("give both --access-key-id and a secret access key")
+		}
+		return static(o.AccessKeyID, o.SecretAccessKey, o.SessionToken), "flags", nil
+	}
+	if id, secret := o.Getenv("HOLDFAST_ACCESS_KEY_ID"), o.Getenv("HOLDFAST_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+		return static(id, secret, o.Getenv("HOLDFAST_SESSION_TOKEN")), "HOLDFAST_ACCESS_KEY_ID", nil
 	}
 	path := filepath.Join(o.DataDir, "credentials.json")
 	b, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return aws.Credentials{}, fmt.Errorf("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or point --data-dir at the data dir of `holdfast up` (%s does not exist)", path)
+	switch {
+	case err == nil:
+		var c savedCredentials
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, "", fmt.Errorf("reading credentials from %s: %w", path, err)
 		}
-		return aws.Credentials{}, fmt.Errorf("reading credentials: %w", err)
+		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+			return nil, "", fmt.Errorf("%s has no accessKeyId/secretAccessKey", path)
+		}
+		return static(c.AccessKeyID, c.SecretAccessKey, ""), path, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, "", fmt.Errorf("reading credentials: %w", err)
 	}
-	var c savedCredentials
-	if err := json.Unmarshal(b, &c); err != nil {
-		return aws.Credentials{}, fmt.Errorf("reading credentials from %s: %w", path, err)
+	hint := "give --access-key-id and --secret-access-key-file, set HOLDFAST_ACCESS_KEY_ID and HOLDFAST_SECRET_ACCESS_KEY, point --data-dir at the data dir of `holdfast up` (" +
+		path + " does not exist), or name the endpoint (--endpoint or AWS_ENDPOINT_URL) to use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an AWS profile"
+	if !o.endpointNamed {
+		return nil, "", errors.New("no credentials: " + hint)
 	}
-	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-		return aws.Credentials{}, fmt.Errorf("%s has no accessKeyId/secretAccessKey", path)
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(o.Region))
+	if err != nil {
+		return nil, "", fmt.Errorf("the AWS SDK's configuration: %w", err)
 	}
-	return aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, Source: path}, nil
+	if cfg.Credentials == nil {
+		return nil, "", errors.New("no credentials: " + hint)
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, "", fmt.Errorf("no credentials: %s: %w", hint, err)
+	}
+	return cfg.Credentials, "the AWS SDK's default chain", nil
 }
 
 // New resolves the options and the credentials and builds the ECS client.
+// The client trusts the certificates of $AWS_CA_BUNDLE too (a holdfast
+// serving TLS with a self-signed certificate).
 func New(o Options) (*Client, error) {
 	o = o.Resolve()
 	if o.Output != "table" && o.Output != "json" {
 		return nil, fmt.Errorf("--output %q: want table or json", o.Output)
 	}
-	creds, err := Credentials(o)
+	ctx := context.Background()
+	creds, _, err := Credentials(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -165,13 +224,38 @@ func New(o Options) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	client := ecs.New(ecs.Options{
+	eo := ecs.Options{
 		Region:       o.Region,
 		BaseEndpoint: aws.String(o.Endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken),
+		Credentials:  creds,
 		// A person is waiting: one quick retry is enough.
 		RetryMaxAttempts: 2,
-	})
+	}
+	if ca := o.Getenv("AWS_CA_BUNDLE"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE %s: no PEM certificate", ca)
+		}
+		eo.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{}
+			}
+			tr.TLSClientConfig.RootCAs = pool
+		})
+		if hc.Transport == nil {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+			hc.Transport = tr
+		}
+	}
+	client := ecs.New(eo)
 	return &Client{opts: o, ecs: client, http: hc}, nil
 }
 

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -54,23 +57,54 @@ func TestResolveDefaults(t *testing.T) {
 	}
 }
 
+// The credentials search order: flags, HOLDFAST_* environment, the data
+// dir, then the AWS SDK's chain, only for an endpoint the user named.
 func TestCredentials(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
-	// Missing file, no environment.
-	_, err := Credentials(Options{DataDir: dir, Getenv: env(nil)})
-	if err == nil || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
-		t.Fatalf("no credentials: err = %v", err)
+	key := func(p aws.CredentialsProvider) string {
+		c, err := p.Retrieve(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.AccessKeyID + "/" + c.SecretAccessKey
 	}
+	// Nothing: an error naming every way, and the SDK's chain is not tried
+	// for the default endpoint even when AWS_ACCESS_KEY_ID is set.
+	t.Setenv("AWS_ACCESS_KEY_ID", "PROFILEID")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "PROFILESECRET")
+	_, _, err := Credentials(ctx, Options{DataDir: dir, Getenv: env(nil)})
+	if err == nil || !strings.Contains(err.Error(), "--access-key-id") || !strings.Contains(err.Error(), "HOLDFAST_ACCESS_KEY_ID") ||
+		!strings.Contains(err.Error(), "name the endpoint") {
+		t.Fatalf("no credentials for the default endpoint: %v", err)
+	}
+	// With a named endpoint, the SDK's chain (here its environment).
+	p, src, err := Credentials(ctx, Options{DataDir: dir, Endpoint: "http://127.0.0.1:9", Getenv: env(nil)})
+	if err != nil || key(p) != "PROFILEID/PROFILESECRET" || !strings.Contains(src, "SDK") {
+		t.Fatalf("the SDK's chain: %v %s", err, src)
+	}
+	// The data dir wins over the SDK's chain.
 	if err := os.WriteFile(filepath.Join(dir, "credentials.json"), []byte(`{"accessKeyId":"FILEID","secretAccessKey":"FILESECRET"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Credentials(Options{DataDir: dir, Getenv: env(map[string]string{"AWS_ACCESS_KEY_ID": "only-id"})})
-	if err != nil || c.AccessKeyID != "FILEID" || c.SecretAccessKey != "FILESECRET" {
-		t.Fatalf("from file: %+v, %v", c, err)
+	p, _, err = Credentials(ctx, Options{DataDir: dir, Endpoint: "http://127.0.0.1:9", Getenv: env(nil)})
+	if err != nil || key(p) != "FILEID/FILESECRET" {
+		t.Fatalf("from the data dir: %v", err)
 	}
-	c, err = Credentials(Options{DataDir: dir, Getenv: env(map[string]string{"AWS_ACCESS_KEY_ID": "ENVID", "AWS_SECRET_ACCESS_KEY": "ENVSECRET"})})
-	if err != nil || c.AccessKeyID != "ENVID" || c.SecretAccessKey != "ENVSECRET" {
-		t.Fatalf("from env: %+v, %v", c, err)
+	// HOLDFAST_* wins over the data dir; half of it is ignored.
+	p, _, err = Credentials(ctx, Options{DataDir: dir, Getenv: env(map[string]string{"HOLDFAST_ACCESS_KEY_ID": "only-id"})})
+	if err != nil || key(p) != "FILEID/FILESECRET" {
+		t.Fatalf("half of HOLDFAST_*: %v", err)
+	}
+	p, _, err = Credentials(ctx, Options{DataDir: dir, Getenv: env(map[string]string{"HOLDFAST_ACCESS_KEY_ID": "ENVID", "HOLDFAST_SECRET_ACCESS_KEY": "ENVSECRET"})})
+	if err != nil || key(p) != "ENVID/ENVSECRET" {
+		t.Fatalf("from HOLDFAST_*: %v", err)
+	}
+	// Flags win over everything.
+	p, _, err = Credentials(ctx, Options{DataDir: dir, AccessKeyID: "FLAGID", SecretAccessKey: "FLAGSECRET",
+		Getenv: env(map[string]string{"HOLDFAST_ACCESS_KEY_ID": "ENVID", "HOLDFAST_SECRET_ACCESS_KEY": "ENVSECRET"})})
+	if err != nil || key(p) != "FLAGID/FLAGSECRET" {
+		t.Fatalf("from flags: %v", err)
 	}
 	if _, err := New(Options{DataDir: dir, Output: "yaml", Getenv: env(nil)}); err == nil {
 		t.Fatal("--output yaml accepted")

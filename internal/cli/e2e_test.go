@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/holdfast/holdfast/internal/cli"
 	"github.com/holdfast/holdfast/internal/testutil"
@@ -435,5 +436,79 @@ func followLogs(t *testing.T, c *cluster, task string) {
 	_ = cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("logs -f after Ctrl-C: %v; stderr: %s", err, errb.String())
+	}
+}
+
+// The operator commands find credentials in this order: flags, HOLDFAST_*
+// environment, the data dir, then the AWS SDK's chain (a profile here) for
+// an endpoint the user named, and never send a profile's keys to the
+// default endpoint. With a profile, the user's own IAM identity applies.
+func TestCredentialSearchOrder(t *testing.T) {
+	c := startUp(t)
+	ctx := context.Background()
+	td, err := c.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String("none"), Essential: aws.Bool(true),
+			Command: []string{"sleep", "3600"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ecs.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("web"), TaskDefinition: td.TaskDefinition.TaskDefinitionArn,
+		DesiredCount: aws.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	iamc := testutil.IAMClient(c.endpoint, c.creds)
+	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("viewer")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iamc.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("viewer"), PolicyName: aws.String("read"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:List*","ecs:Describe*"],"Resource":"*"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("viewer")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	profile := filepath.Join(home, "credentials")
+	if err := os.WriteFile(profile, []byte("[viewer]\naws_access_key_id = "+aws.ToString(k.AccessKey.AccessKeyId)+
+		"\naws_secret_access_key = "+aws.ToString(k.AccessKey.SecretAccessKey)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	profileEnv := append(cleanEnv(), "HOME="+home, "AWS_SHARED_CREDENTIALS_FILE="+profile, "AWS_CONFIG_FILE="+filepath.Join(home, "config"),
+		"AWS_PROFILE=viewer", "AWS_EC2_METADATA_DISABLED=true")
+	empty := t.TempDir()
+
+	// The profile, for the endpoint named in the environment: the user
+	// may read, and may not scale.
+	named := append(profileEnv, "AWS_ENDPOINT_URL="+c.endpoint)
+	if r := c.runEnv(t, named, "ps", "--data-dir", empty); r.code != 0 {
+		t.Fatalf("ps as the profile's user: %+v", r)
+	}
+	if r := c.runEnv(t, named, "scale", "web", "3", "--data-dir", empty); r.code == 0 ||
+		!strings.Contains(r.stderr, "AccessDeniedException: User: arn:aws:iam::000000000000:user/viewer is not authorized to perform: ecs:UpdateService") {
+		t.Fatalf("scale as the profile's user: %+v", r)
+	}
+	// Not for the default endpoint: nothing is sent.
+	if r := c.runEnv(t, profileEnv, "ps", "--data-dir", empty); r.code == 0 || !strings.Contains(r.stderr, "no credentials") ||
+		!strings.Contains(r.stderr, "name the endpoint") {
+		t.Fatalf("ps with a profile and the default endpoint: %+v", r)
+	}
+	// The data dir comes before the profile (the root may scale), and
+	// HOLDFAST_* before the data dir.
+	if r := c.runEnv(t, named, "scale", "web", "2", "--data-dir", c.dataDir); r.code != 0 {
+		t.Fatalf("scale with the data dir's credentials: %+v", r)
+	}
+	bad := append(named, "HOLDFAST_ACCESS_KEY_ID=AKIANOSUCHKEY0000000", "HOLDFAST_SECRET_ACCESS_KEY=x")
+	if r := c.runEnv(t, bad, "ps", "--data-dir", c.dataDir); r.code == 0 || !strings.Contains(r.stderr, "UnrecognizedClientException") {
+		t.Fatalf("HOLDFAST_* should be used before the data dir: %+v", r)
+	}
+	// Flags come first.
+	secretFile := filepath.Join(home, "secret")
+	if err := os.WriteFile(secretFile, []byte(c.creds.SecretAccessKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.runEnv(t, bad, "scale", "web", "2", "--data-dir", empty, "--access-key-id", c.creds.AccessKeyID,
+		"--secret-access-key-file", secretFile); r.code != 0 {
+		t.Fatalf("scale with flags: %+v", r)
 	}
 }

@@ -2,6 +2,7 @@ package netguard
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -81,6 +82,12 @@ func (s *Server) Limits() Limits { return *s.limits }
 // http.ErrServerClosed then.
 func (s *Server) Serve(ln net.Listener) error {
 	return s.http.Serve(&limitedListener{Listener: ln, l: s.conns})
+}
+
+// ServeTLS is Serve with TLS (cfg) over each admitted connection: the
+// limiter counts TCP connections, and handlers see r.TLS.
+func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
+	return s.http.Serve(tls.NewListener(&limitedListener{Listener: ln, l: s.conns}, cfg))
 }
 
 // Shutdown stops accepting, closes idle connections and waits for active

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,9 @@ type Config struct {
 	Store storecfg.Config
 	// Clock drives the control plane (protection expiry, the controller).
 	Clock clock.Clock
+	// TLSCertFile and TLSKeyFile, when set, serve --listen over TLS
+	// (see tls.go).
+	TLSCertFile, TLSKeyFile string
 	// IdentityClock is the identities' clock: SigV4 signature times, STS
 	// session expiry, aws:CurrentTime. Nil is the wall clock, whatever
 	// Clock is: clients sign with the wall clock. Tests give a fake one
@@ -89,6 +93,7 @@ type Server struct {
 	ln          net.Listener
 	http        *netguard.Server
 	ready       atomic.Bool
+	tls         *tls.Config // nil: plain HTTP
 	// rootAgentWarned: the warning about an agent with the root's keys
 	// was logged.
 	rootAgentWarned atomic.Bool
@@ -112,6 +117,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.TaskCredentialsDuration = DefaultTaskCredentialsDuration
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	tc, err := tlsConfig(cfg)
+	if err != nil {
 		return nil, err
 	}
 	backend, err := openStore(cfg)
@@ -155,7 +164,7 @@ func New(cfg Config) (*Server, error) {
 		BodyBytesInFlightPerClient: cfg.BodyBytesInFlightPerClient,
 		Heartbeat:                  cfg.Heartbeat,
 	})
-	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, State: st, api: a, IAM: ids,
+	s := &Server{cfg: cfg, log: cfg.Logger, backend: backend, State: st, api: a, IAM: ids, tls: tc,
 		ECS:        control.New(st, part, clog),
 		Agents:     control.NewAgents(st, part, clog),
 		Controller: control.NewController(st, part, clog),
@@ -225,6 +234,15 @@ func (s *Server) Listen() (string, error) {
 	return ln.Addr().String(), nil
 }
 
+// URL is the API's base URL (https:// with TLS), once Listen has bound it.
+func (s *Server) URL() string {
+	scheme := "http://"
+	if s.tls != nil {
+		scheme = "https://"
+	}
+	return scheme + s.ln.Addr().String()
+}
+
 // Run serves until ctx ends, then shuts down and closes the store.
 func (s *Server) Run(ctx context.Context) error {
 	if s.ln == nil {
@@ -245,7 +263,13 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.Agents.RunHeartbeatMonitor(runCtx, s.cfg.HeartbeatTimeout) })
 	wg.Go(func() { s.Autoscaling.run(runCtx) })
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() {
+		if s.tls != nil {
+			errc <- s.http.ServeTLS(s.ln, s.tls)
+			return
+		}
+		errc <- s.http.Serve(s.ln)
+	}()
 	s.ready.Store(true)
 	var err error
 	select {
