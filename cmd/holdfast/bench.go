@@ -24,7 +24,7 @@ func benchCmd() *cobra.Command {
 	var clients, perCall int
 	var duration time.Duration
 	var sc storecfg.Config
-	var cpuProfile string
+	var cpuProfile, as string
 	protect := &cobra.Command{
 		Use:   "protect",
 		Short: "UpdateTaskProtection through the real HTTP server and durable store, with concurrent clients",
@@ -49,7 +49,7 @@ func benchCmd() *cobra.Command {
 					return err
 				}
 			}
-			r, err := bench.Protect(cmd.Context(), clients, perCall, duration, sc)
+			r, err := bench.Protect(cmd.Context(), as, clients, perCall, duration, sc)
 			if err != nil {
 				return err
 			}
@@ -57,12 +57,14 @@ func benchCmd() *cobra.Command {
 			if sc.IsEtcd() {
 				where = sc.String()
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "UpdateTaskProtection: clients=%d tasks/call=%d calls=%d errors=%d elapsed=%s\n  throughput=%.0f calls/s latency %s\n  store=%s cpus=%d load=%s\n",
-				r.Clients, r.TasksPerCall, r.Calls, r.Errors, r.Elapsed.Round(time.Millisecond), r.CallsPerSecond(), r.Latency, where, runtime.NumCPU(), bench.LoadAverage())
+			fmt.Fprintf(cmd.OutOrStdout(), "UpdateTaskProtection as %s: clients=%d tasks/call=%d calls=%d errors=%d elapsed=%s\n  throughput=%.0f calls/s latency %s cpu/call=%s\n  store=%s cpus=%d load=%s\n",
+				r.As, r.Clients, r.TasksPerCall, r.Calls, r.Errors, r.Elapsed.Round(time.Millisecond), r.CallsPerSecond(), r.Latency,
+				r.CPUPerCall().Round(time.Microsecond), where, runtime.NumCPU(), bench.LoadAverage())
 			return nil
 		},
 	}
 	protect.Flags().IntVar(&clients, "clients", 64, "concurrent clients")
+	protect.Flags().StringVar(&as, "as", bench.AsRoot, "sign as root (no policy evaluated) or user (an IAM user with an operator's policy: every call authorized)")
 	protect.Flags().IntVar(&perCall, "tasks-per-call", 10, "tasks per UpdateTaskProtection call")
 	protect.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to run")
 	protect.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile here")

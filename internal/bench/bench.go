@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -160,6 +161,11 @@ type signedRequest struct {
 }
 
 func presign(url, target string, body []byte) (*signedRequest, error) {
+	return presignAs(aws.Credentials{AccessKeyID: benchKey, SecretAccessKey: benchSecret}, url, target, body)
+}
+
+// presignAs is presign with other credentials.
+func presignAs(creds aws.Credentials, url, target string, body []byte) (*signedRequest, error) {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -167,7 +173,6 @@ func presign(url, target string, body []byte) (*signedRequest, error) {
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", target)
 	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: benchKey, SecretAccessKey: benchSecret}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", "us-east-1", time.Now()); err != nil {
 		return nil, err
 	}
@@ -219,21 +224,68 @@ func emptyEtcdPrefix(ctx context.Context, sc storecfg.Config, clear bool) error 
 
 // ProtectResult is the outcome of Protect.
 type ProtectResult struct {
+	As                    string
 	Clients, TasksPerCall int
 	Calls                 int
 	Errors                int
 	Elapsed               time.Duration
 	Latency               Latencies
+	// CPU is the process's user+system CPU time over the run (the load
+	// generator's and the server's: one process), a steadier figure than
+	// the throughput on a shared machine.
+	CPU time.Duration
+}
+
+// CPUPerCall is the CPU time per call.
+func (r ProtectResult) CPUPerCall() time.Duration {
+	if r.Calls == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Calls)
+}
+
+// processCPU is the process's user+system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // CallsPerSecond is the throughput.
 func (r ProtectResult) CallsPerSecond() float64 { return float64(r.Calls) / r.Elapsed.Seconds() }
 
+// Who Protect's clients sign as.
+const (
+	AsRoot = "root" // the account's root: allowed everything, no policy evaluated
+	AsUser = "user" // an IAM user with operatorPolicy: every call authorized
+)
+
+// operatorPolicy is a realistic policy of a person who operates services
+// and their protection: what the calls need, scoped to the cluster, among
+// statements that do not match them, and a deny.
+const operatorPolicy = `{"Version":"2012-10-17","Statement":[
+ {"Sid":"Read","Effect":"Allow","Action":["ecs:Describe*","ecs:List*"],"Resource":"*"},
+ {"Sid":"Deploy","Effect":"Allow","Action":["ecs:UpdateService","ecs:RegisterTaskDefinition"],"Resource":"*",
+  "Condition":{"ArnEquals":{"ecs:cluster":"arn:aws:ecs:us-east-1:000000000000:cluster/default"}}},
+ {"Sid":"Protect","Effect":"Allow","Action":["ecs:UpdateTaskProtection","ecs:GetTaskProtection"],
+  "Resource":"arn:aws:ecs:us-east-1:000000000000:task/default/*",
+  "Condition":{"ArnEquals":{"ecs:cluster":"arn:aws:ecs:us-east-1:000000000000:cluster/default"}}},
+ {"Sid":"Tags","Effect":"Allow","Action":["ecs:TagResource","ecs:UntagResource"],"Resource":"*",
+  "Condition":{"StringEquals":{"aws:RequestTag/team":"ops"}}},
+ {"Sid":"Self","Effect":"Allow","Action":["iam:GetUser","iam:ListAccessKeys"],"Resource":"arn:aws:iam::000000000000:user/${aws:username}"},
+ {"Sid":"NoStop","Effect":"Deny","Action":["ecs:StopTask","ecs:DeleteService","ecs:DeleteCluster"],"Resource":"*"}]}`
+
 // Protect measures UpdateTaskProtection through the real HTTP server and
 // the durable store: clients goroutines, each owning tasksPerCall tasks,
-// alternately protect and release them for duration. sc selects the store
-// (zero: bolt in a temporary dir); an etcd store's prefix must be empty.
-func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Duration, sc storecfg.Config) (ProtectResult, error) {
+// alternately protect and release them for duration, signing as as (AsRoot
+// or AsUser). sc selects the store (zero: bolt in a temporary dir); an etcd
+// store's prefix must be empty.
+func Protect(ctx context.Context, as string, clients, tasksPerCall int, duration time.Duration, sc storecfg.Config) (ProtectResult, error) {
+	if as != AsRoot && as != AsUser {
+		return ProtectResult{}, fmt.Errorf("sign as %q: want %s or %s", as, AsRoot, AsUser)
+	}
 	dir, err := os.MkdirTemp("", "holdfast-bench-")
 	if err != nil {
 		return ProtectResult{}, err
@@ -259,6 +311,14 @@ func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Durat
 	if err != nil {
 		return ProtectResult{}, err
 	}
+	creds := aws.Credentials{AccessKeyID: benchKey, SecretAccessKey: benchSecret}
+	if as == AsUser {
+		k, err := srv.IAM.CreateServiceUser(ctx, "/", "operator", "operator", operatorPolicy)
+		if err != nil {
+			return ProtectResult{}, err
+		}
+		creds = aws.Credentials{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey}
+	}
 	url := "http://" + addr + "/"
 	target := "AmazonEC2ContainerServiceV20141113.UpdateTaskProtection"
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxIdleConns: clients * 2}}
@@ -266,6 +326,7 @@ func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Durat
 	var all []time.Duration
 	errs := 0
 	start := time.Now()
+	cpu0 := processCPU()
 	stop := start.Add(duration)
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
@@ -275,11 +336,11 @@ func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Durat
 			quoted[i] = strconv.Quote(a)
 		}
 		list := strings.Join(quoted, ",")
-		on, err := presign(url, target, []byte(`{"cluster":"default","tasks":[`+list+`],"protectionEnabled":true,"expiresInMinutes":60}`))
+		on, err := presignAs(creds, url, target, []byte(`{"cluster":"default","tasks":[`+list+`],"protectionEnabled":true,"expiresInMinutes":60}`))
 		if err != nil {
 			return ProtectResult{}, err
 		}
-		off, err := presign(url, target, []byte(`{"cluster":"default","tasks":[`+list+`],"protectionEnabled":false}`))
+		off, err := presignAs(creds, url, target, []byte(`{"cluster":"default","tasks":[`+list+`],"protectionEnabled":false}`))
 		if err != nil {
 			return ProtectResult{}, err
 		}
@@ -308,5 +369,6 @@ func Protect(ctx context.Context, clients, tasksPerCall int, duration time.Durat
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	return ProtectResult{Clients: clients, TasksPerCall: tasksPerCall, Calls: len(all), Errors: errs, Elapsed: elapsed, Latency: summarize(all)}, nil
+	return ProtectResult{As: as, Clients: clients, TasksPerCall: tasksPerCall, Calls: len(all), Errors: errs, Elapsed: elapsed,
+		Latency: summarize(all), CPU: processCPU() - cpu0}, nil
 }

@@ -23,16 +23,20 @@ func TestProtectSmoke(t *testing.T) {
 	if os.Getenv("HOLDFAST_BENCH") != "" {
 		d = 10 * time.Second
 	}
-	r, err := Protect(context.Background(), 8, 10, d, storecfg.Config{})
-	if os.Getenv("HOLDFAST_BENCH") != "" {
-		r, err = Protect(context.Background(), 64, 10, d, storecfg.Config{})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("calls=%d errors=%d %.0f calls/s %s", r.Calls, r.Errors, r.CallsPerSecond(), r.Latency)
-	if r.Calls == 0 || r.Errors != 0 {
-		t.Fatalf("calls=%d errors=%d", r.Calls, r.Errors)
+	// As the root, and as an IAM user whose policy is evaluated on every
+	// call: both succeed every time.
+	for _, as := range []string{AsRoot, AsUser} {
+		r, err := Protect(context.Background(), as, 8, 10, d, storecfg.Config{})
+		if os.Getenv("HOLDFAST_BENCH") != "" {
+			r, err = Protect(context.Background(), as, 64, 10, d, storecfg.Config{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("as %s: calls=%d errors=%d %.0f calls/s %s", as, r.Calls, r.Errors, r.CallsPerSecond(), r.Latency)
+		if r.Calls == 0 || r.Errors != 0 {
+			t.Fatalf("as %s: calls=%d errors=%d", as, r.Calls, r.Errors)
+		}
 	}
 }
 
@@ -48,7 +52,7 @@ func TestProtectSmokeEtcd(t *testing.T) {
 	}
 	defer srv.Close()
 	sc := storecfg.Config{Kind: storecfg.Etcd, Etcd: storecfg.EtcdConfig{Endpoints: []string{srv.Endpoint()}, Prefix: "/bench-smoke/"}}
-	r, err := Protect(t.Context(), 8, 10, 300*time.Millisecond, sc)
+	r, err := Protect(t.Context(), AsRoot, 8, 10, 300*time.Millisecond, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +71,7 @@ func TestProtectSmokeEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Close()
-	if _, err := Protect(t.Context(), 1, 1, time.Millisecond, sc); err == nil || !strings.Contains(err.Error(), "empty prefix") {
+	if _, err := Protect(t.Context(), AsRoot, 1, 1, time.Millisecond, sc); err == nil || !strings.Contains(err.Error(), "empty prefix") {
 		t.Fatalf("bench on a prefix with data: %v", err)
 	}
 }
