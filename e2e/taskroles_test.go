@@ -295,3 +295,25 @@ func TestAgentHasItsOwnIdentity(t *testing.T) {
 }
 
 func shortARN(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
+
+// `holdfast up --task-credentials=none`: the escape hatch. It warns, and
+// the task endpoint acts with the root's authority, so a task without a
+// role protects itself.
+func TestTaskCredentialsNone(t *testing.T) {
+	testutil.SkipUnlessE2E(t)
+	s := startUp(t, "--task-credentials=none")
+	if log := s.main.LogTail(200); !strings.Contains(log, "WARNING: --task-credentials=none") {
+		t.Fatalf("no warning in the log:\n%s", log)
+	}
+	dir := filepath.Join(s.root, "none")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.runService(t, "roleless", "", map[string]string{"OUT": filepath.Join(dir, "r")}, "/bin/sh", "-c", protectOnce)
+	arn := s.serviceTask(t, "roleless")
+	status := waitFile(t, filepath.Join(dir, "r.status"))
+	body, _ := os.ReadFile(filepath.Join(dir, "r.body"))
+	if status != "200" || !protectedBodyRe(arn).MatchString(string(body)) {
+		t.Fatalf("a task without a role under --task-credentials=none: %s %s", status, body)
+	}
+}
